@@ -1,0 +1,1 @@
+"""Command-line programs that export trained perturbers."""

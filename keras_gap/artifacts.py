@@ -1,0 +1,48 @@
+"""Writing artifacts atomically: a temporary name first, then a rename."""
+
+import contextlib
+import json
+import os
+import tempfile
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside ``path``; renames it into place on success.
+
+    The temporary name keeps ``path``'s extension (Keras checks it). On an
+    exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = os.fspath(path)
+    directory, name = os.path.split(os.path.abspath(path))
+    stem, extension = os.path.splitext(name)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{stem}.", suffix=f".tmp{extension}", dir=directory
+    )
+    os.close(handle)
+    os.remove(temporary)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def write_json(path, payload):
+    with atomic_path(path) as temporary:
+        with open(temporary, "w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+
+
+def save_numpy(path, array):
+    with atomic_path(path) as temporary:
+        np.save(temporary, array)
+
+
+def save_keras(model, path):
+    with atomic_path(path) as temporary:
+        model.save(temporary)

@@ -1,0 +1,15 @@
+"""Serialisable Keras layers used by generators and perturbers."""
+
+from keras_gap.layers.budget_projection import L2Projection
+from keras_gap.layers.budget_projection import LinfProjection
+from keras_gap.layers.budget_projection import projection_for_norm
+from keras_gap.layers.imagenet_preprocessing import ImagenetPreprocessing
+from keras_gap.layers.reflection_padding import ReflectionPadding2D
+
+__all__ = [
+    "ImagenetPreprocessing",
+    "L2Projection",
+    "LinfProjection",
+    "ReflectionPadding2D",
+    "projection_for_norm",
+]

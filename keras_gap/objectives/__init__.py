@@ -1,0 +1,44 @@
+"""Fooling objectives: what the generator minimises against one victim.
+
+Each objective is a small serialisable class with
+``per_example_loss(clean_logits, adversarial_logits, labels)`` returning one
+loss per image. Add a new objective as a class in its own module and list it
+in ``OBJECTIVES`` so the command-line programs can pick it by name.
+"""
+
+from keras_gap.objectives.classification import LeastLikely
+from keras_gap.objectives.classification import Objective
+from keras_gap.objectives.classification import Targeted
+from keras_gap.objectives.classification import Untargeted
+
+OBJECTIVES = {
+    "untargeted": Untargeted,
+    "least_likely": LeastLikely,
+    "targeted": Targeted,
+}
+
+
+def build_objective(name, target_class=None):
+    """Builds the objective ``name``; ``target_class`` only for "targeted"."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
+    if name == "targeted":
+        if target_class is None:
+            raise ValueError("the targeted objective needs --target-class")
+        return Targeted(target_class)
+    if target_class is not None:
+        raise ValueError(
+            f"--target-class {target_class} only applies to --objective targeted, "
+            f"not {name!r}"
+        )
+    return OBJECTIVES[name]()
+
+
+__all__ = [
+    "OBJECTIVES",
+    "LeastLikely",
+    "Objective",
+    "Targeted",
+    "Untargeted",
+    "build_objective",
+]

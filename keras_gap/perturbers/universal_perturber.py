@@ -1,0 +1,39 @@
+"""Universal perturber: one perturbation for every image."""
+
+import keras
+from keras import ops
+
+from keras_gap.perturbers.perturber import Perturber
+
+
+@keras.saving.register_keras_serializable(package="keras_gap")
+class UniversalPerturber(Perturber):
+    """``δ = projection(generator(Z))`` for a fixed pattern Z ~ U[0, 1].
+
+    Z is drawn once from ``seed`` and kept as a non-trainable weight, so it is
+    saved with the model and restored on resume.
+    """
+
+    kind = "universal"
+
+    def __init__(self, generator, projection, seed=0, **kwargs):
+        super().__init__(generator, projection, **kwargs)
+        self.seed = int(seed)
+        pattern_shape = (1,) + tuple(generator.input_shape[1:])
+        self.pattern = self.add_weight(
+            name="pattern",
+            shape=pattern_shape,
+            initializer=keras.initializers.RandomUniform(0.0, 1.0, seed=self.seed),
+            trainable=False,
+        )
+
+    def universal_perturbation(self, training=False):
+        """The single perturbation, shape ``(1, H, W, C)``, in pixel units."""
+        return self.projection(self.generator(self.pattern, training=training))
+
+    def perturbation(self, images, training=False):
+        delta = self.universal_perturbation(training=training)
+        return ops.broadcast_to(delta, ops.shape(images))
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}

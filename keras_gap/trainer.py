@@ -1,0 +1,176 @@
+"""``GAPTrainer``: trains a perturber's generator against frozen victims.
+
+A ``keras.Model`` with a custom ``train_step``: ``compile`` then ``fit`` on
+a ``tf.data`` pipeline of images in [0, 1] (optionally with labels). Only
+the perturber's generator is updated; the victims are frozen and called with
+``training=False``. Several victims are fooled at once with the weighted sum
+``Σ λᵢ · lossᵢ`` of the paper's multi-model objective.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from keras_gap.victims import Victim
+
+
+def _as_victims(victims):
+    if isinstance(victims, (Victim, keras.Model)):
+        victims = [victims]
+    victims = [v if isinstance(v, Victim) else Victim(v) for v in victims]
+    if not victims:
+        raise ValueError("at least one victim is needed")
+    return victims
+
+
+def check_victims_agree(victims, image_shape=None):
+    """Raises ``ValueError`` unless all victims share input shape and classes."""
+    first = victims[0]
+    for victim in victims[1:]:
+        if victim.input_shape != first.input_shape:
+            raise ValueError(
+                f"ensemble victims disagree on input shape: {first.name} takes "
+                f"{first.input_shape}, {victim.name} takes {victim.input_shape}"
+            )
+        if victim.num_classes != first.num_classes:
+            raise ValueError(
+                f"ensemble victims disagree on class count: {first.name} has "
+                f"{first.num_classes}, {victim.name} has {victim.num_classes}"
+            )
+    if image_shape is not None and tuple(image_shape) != first.input_shape:
+        raise ValueError(
+            f"victim {first.name} takes images of shape {first.input_shape}, "
+            f"but the perturber makes {tuple(image_shape)}"
+        )
+    names = [v.name for v in victims]
+    if len(set(names)) != len(names):
+        raise ValueError(f"victim names must be unique, got {names}")
+
+
+class GAPTrainer(keras.Model):
+    """Trains ``perturber`` to fool ``victims`` under ``objective``.
+
+    Args:
+        perturber: a ``UniversalPerturber`` or ``ImageDependentPerturber``.
+        victims: a ``Victim``, a Keras classifier, or a list of either.
+        objective: an ``Objective`` (e.g. ``Untargeted()``, ``Targeted(3)``).
+        loss_weights: one λ per victim (default 1 each).
+
+    The progress bar shows ``loss`` and, per victim, ``fooling_rate`` (the
+    share of the batch whose adversarial prediction differs from the clean
+    one) and, for targeted objectives, ``target_success_rate``. With several
+    victims the names get the victim's name as a suffix.
+    """
+
+    def __init__(self, perturber, victims, objective, loss_weights=None, **kwargs):
+        super().__init__(**kwargs)
+        victims = _as_victims(victims)
+        check_victims_agree(victims, perturber.image_shape)
+        if loss_weights is None:
+            loss_weights = [1.0] * len(victims)
+        loss_weights = [float(w) for w in loss_weights]
+        if len(loss_weights) != len(victims):
+            raise ValueError(
+                f"got {len(loss_weights)} loss weights for {len(victims)} victims"
+            )
+        if not all(math.isfinite(w) and w >= 0 for w in loss_weights) or not any(
+            loss_weights
+        ):
+            raise ValueError(
+                f"loss weights must be finite, >= 0 and not all 0, got {loss_weights}"
+            )
+        objective.validate(victims[0].num_classes)
+        self.perturber = perturber
+        # A tuple of plain objects: Keras does not track the victims, so
+        # their weights stay out of the trainer's checkpoints.
+        self._victims = tuple(victims)
+        self.objective = objective
+        self.loss_weights = loss_weights
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        suffixes = [""] if len(victims) == 1 else [f"_{v.name}" for v in victims]
+        self.fooling_trackers = [
+            keras.metrics.Mean(name=f"fooling_rate{s}") for s in suffixes
+        ]
+        self.target_trackers = (
+            [keras.metrics.Mean(name=f"target_success_rate{s}") for s in suffixes]
+            if objective.target_class is not None
+            else []
+        )
+
+    @property
+    def victims(self):
+        return self._victims
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, *self.fooling_trackers, *self.target_trackers]
+
+    def compile(self, optimizer=None, **kwargs):
+        """Defaults to Adam(2e-4, β₁ = 0.5), the original GAP optimiser."""
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def call(self, images, training=False):
+        return self.perturber(images, training=training)
+
+    def _unpack(self, data):
+        if isinstance(data, (tuple, list)):
+            images = data[0]
+            labels = data[1] if len(data) > 1 else None
+        else:
+            images, labels = data, None
+        if self.objective.needs_labels and labels is None:
+            raise ValueError(f"{self.objective!r} needs (images, labels) data")
+        images = tf.cast(images, tf.float32)
+        tf.debugging.assert_greater_equal(
+            tf.reduce_min(images), 0.0, message="images must lie in [0, 1]"
+        )
+        tf.debugging.assert_less_equal(
+            tf.reduce_max(images), 1.0, message="images must lie in [0, 1]"
+        )
+        return images, labels
+
+    def _losses_and_logits(self, images, labels, training):
+        clean = [v.logits(images) for v in self._victims]
+        adversarial_images = self.perturber(images, training=training)
+        adversarial = [v.logits(adversarial_images) for v in self._victims]
+        per_example = tf.add_n(
+            [
+                weight * self.objective.per_example_loss(c, a, labels)
+                for weight, c, a in zip(self.loss_weights, clean, adversarial)
+            ]
+        )
+        return per_example, clean, adversarial
+
+    def _update_metrics(self, per_example, clean, adversarial):
+        self.loss_tracker.update_state(per_example)
+        for tracker, c, a in zip(self.fooling_trackers, clean, adversarial):
+            changed = tf.not_equal(tf.argmax(a, -1), tf.argmax(c, -1))
+            tracker.update_state(tf.cast(changed, tf.float32))
+        for tracker, a in zip(self.target_trackers, adversarial):
+            hit = tf.equal(tf.argmax(a, -1), self.objective.target_class)
+            tracker.update_state(tf.cast(hit, tf.float32))
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        images, labels = self._unpack(data)
+        variables = self.perturber.trainable_variables
+        with tf.GradientTape() as tape:
+            per_example, clean, adversarial = self._losses_and_logits(
+                images, labels, training=True
+            )
+            # Divides by the global batch, so the gradients that the
+            # optimizer sums over replicas equal the one-device mean.
+            loss = tf.nn.compute_average_loss(per_example)
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply(gradients, variables)
+        return self._update_metrics(per_example, clean, adversarial)
+
+    def test_step(self, data):
+        images, labels = self._unpack(data)
+        per_example, clean, adversarial = self._losses_and_logits(
+            images, labels, training=False
+        )
+        return self._update_metrics(per_example, clean, adversarial)

@@ -1,0 +1,54 @@
+"""Train a victim classifier: ``python -m train.classifier --help``.
+
+Example: ``python -m train.classifier --dataset fashion_mnist --architecture
+small_cnn --epochs 2 --output victims/fashion_small_cnn.keras``. The saved
+model takes images in [0, 1] (any resizing, channel tiling and preprocessing
+is inside it) and returns logits.
+"""
+
+import argparse
+import sys
+
+from keras_gap.cli import POSITIVE_FLOAT
+from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import quiet_tensorflow
+from keras_gap.cli import run_program
+
+quiet_tensorflow()
+
+
+class _ErrorExitParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ValueError(message)
+
+
+def main(argv=None):
+    from keras_gap.victims import ARCHITECTURES
+    from keras_gap.victims.training import train_classifier
+
+    parser = _ErrorExitParser(prog="python -m train.classifier", description=__doc__)
+    parser.add_argument("--dataset", default="fashion_mnist",
+                        help="fashion_mnist, folder:PATH or tfds:NAME (default: %(default)s)")
+    parser.add_argument("--architecture", default="small_cnn", choices=ARCHITECTURES,
+                        metavar="ARCHITECTURE",
+                        help=f"one of {', '.join(ARCHITECTURES)} (default: %(default)s)")
+    parser.add_argument("--epochs", type=POSITIVE_INT, default=2)
+    parser.add_argument("--batch-size", type=POSITIVE_INT, default=128)
+    parser.add_argument("--learning-rate", type=POSITIVE_FLOAT, default=1e-3)
+    parser.add_argument("--train-images", type=POSITIVE_INT,
+                        help="train on the first N training images only")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", required=True, help="the .keras file to write")
+    arguments = parser.parse_args(argv)
+    train_classifier(
+        arguments.architecture, arguments.dataset, arguments.output,
+        epochs=arguments.epochs, batch_size=arguments.batch_size,
+        learning_rate=arguments.learning_rate, seed=arguments.seed,
+        limit=arguments.train_images,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_program(main))
