@@ -263,7 +263,7 @@ def run_attack(config, log=print, verbose=None):
     history = trainer.fit(
         train.dataset(resolved.batch_size, shuffle_seed=resolved.seed, repeat=True),
         epochs=resolved.epochs, steps_per_epoch=resolved.steps_per_epoch,
-        callbacks=callbacks, verbose=verbose,
+        callbacks=callbacks, verbose=verbose, shuffle=False,
     )
     seconds = time.perf_counter() - start
     losses = history.history.get("loss", [])

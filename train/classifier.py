@@ -45,7 +45,6 @@ def main(argv=None):
         epochs=arguments.epochs, batch_size=arguments.batch_size,
         learning_rate=arguments.learning_rate, seed=arguments.seed,
         limit=arguments.train_images,
-        verbose=1 if sys.stdout.isatty() else 2,
     )
     return 0
 

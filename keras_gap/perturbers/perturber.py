@@ -24,6 +24,9 @@ class Perturber(keras.Model):
         super().__init__(**kwargs)
         self.generator = generator
         self.projection = projection
+        # The generator is built already, so the perturber is usable and
+        # savable before its first call.
+        self.built = True
 
     @property
     def norm(self):

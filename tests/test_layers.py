@@ -1,0 +1,109 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_gap.layers import ImagenetPreprocessing
+from keras_gap.layers import L2Projection
+from keras_gap.layers import LinfProjection
+from keras_gap.layers import ReflectionPadding2D
+from keras_gap.layers import projection_for_norm
+
+
+def _random_perturbations(seed=0, shape=(16, 12, 10, 3)):
+    # Per-image scales from tiny to large so some images are inside the
+    # budget already and some far outside it.
+    rng = np.random.default_rng(seed)
+    scales = np.logspace(-4, 1, shape[0]).reshape(-1, 1, 1, 1)
+    return (rng.standard_normal(shape) * scales).astype(np.float32)
+
+
+@pytest.mark.parametrize("epsilon", [1e-3, 0.03, 0.1, 0.5])
+def test_linf_projection_bounds_every_image(epsilon):
+    delta = _random_perturbations()
+    out = LinfProjection(epsilon)(delta).numpy()
+    norms = np.abs(out).reshape(len(out), -1).max(axis=1)
+    assert np.all(norms <= epsilon + 1e-6)
+    original = np.abs(delta).reshape(len(delta), -1).max(axis=1)
+    inside = original <= epsilon
+    # Inside the budget nothing changes; outside it the norm equals epsilon.
+    np.testing.assert_allclose(out[inside], delta[inside], rtol=1e-6)
+    np.testing.assert_allclose(norms[~inside], epsilon, rtol=1e-5)
+
+
+@pytest.mark.parametrize("epsilon", [0.01, 1.0, 2000 / 255])
+def test_l2_projection_bounds_every_image(epsilon):
+    delta = _random_perturbations(1)
+    out = L2Projection(epsilon)(delta).numpy()
+    norms = np.sqrt((out.reshape(len(out), -1) ** 2).sum(axis=1))
+    assert np.all(norms <= epsilon * (1 + 1e-5))
+    original = np.sqrt((delta.reshape(len(delta), -1) ** 2).sum(axis=1))
+    np.testing.assert_allclose(norms[original > epsilon], epsilon, rtol=1e-5)
+
+
+def test_projection_scales_direction_only():
+    delta = _random_perturbations(2)
+    out = LinfProjection(0.05)(delta).numpy()
+    for d, o in zip(delta, out):
+        ratio = o[d != 0] / d[d != 0]
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)
+
+
+def test_tiny_epsilon_gives_almost_the_clean_perturbation_bound():
+    delta = _random_perturbations(3)
+    out = LinfProjection(1e-9)(delta).numpy()
+    assert np.abs(out).max() <= 1e-9 + 1e-15
+
+
+def test_projection_gradient_is_finite_at_zero():
+    zeros = tf.zeros((2, 4, 4, 1))
+    for layer in (LinfProjection(0.1), L2Projection(0.1)):
+        with tf.GradientTape() as tape:
+            tape.watch(zeros)
+            out = tf.reduce_sum(layer(zeros))
+        gradient = tape.gradient(out, zeros).numpy()
+        assert np.all(np.isfinite(gradient))
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, float("nan"), float("inf"), "abc"])
+def test_projection_rejects_bad_epsilon(bad):
+    with pytest.raises(ValueError, match="epsilon"):
+        LinfProjection(bad)
+
+
+def test_projection_for_norm_rejects_unknown_norm():
+    with pytest.raises(ValueError, match="'l3'"):
+        projection_for_norm("l3", 0.1)
+
+
+@pytest.mark.parametrize("layer", [
+    LinfProjection(0.25), L2Projection(2.0), ReflectionPadding2D(((1, 2), (3, 0))),
+    ImagenetPreprocessing("caffe"),
+])
+def test_layer_config_round_trip(layer):
+    restored = type(layer).from_config(layer.get_config())
+    assert restored.get_config() == layer.get_config()
+    x = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_array_equal(layer(x).numpy(), restored(x).numpy())
+    serialized = keras.saving.serialize_keras_object(layer)
+    again = keras.saving.deserialize_keras_object(serialized)
+    np.testing.assert_array_equal(layer(x).numpy(), again(x).numpy())
+
+
+def test_reflection_padding_matches_tf_pad():
+    x = np.random.default_rng(0).random((2, 5, 6, 3)).astype(np.float32)
+    out = ReflectionPadding2D(((1, 2), (3, 0)))(x).numpy()
+    expected = tf.pad(x, [[0, 0], [1, 2], [3, 0], [0, 0]], mode="REFLECT").numpy()
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("mode,module", [
+    ("caffe", keras.applications.vgg16),
+    ("tf", keras.applications.mobilenet_v2),
+    ("torch", keras.applications.densenet),
+])
+def test_imagenet_preprocessing_matches_keras_applications(mode, module):
+    x = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    ours = ImagenetPreprocessing(mode)(x).numpy()
+    theirs = np.asarray(module.preprocess_input(x * 255.0))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-4)
