@@ -208,8 +208,12 @@ def _summary(metrics, config, seconds):
     return "\n".join(lines)
 
 
-def run_attack(config, log=print, verbose=None):
-    """Trains, saves and evaluates one attack. Returns the metrics dict."""
+def run_attack(config, log=print, verbose=None, callbacks=()):
+    """Trains, saves and evaluates one attack. Returns the metrics dict.
+
+    ``callbacks`` are extra Keras callbacks for ``fit`` (after the built-in
+    backup, NaN guard and TensorBoard ones).
+    """
     resolved = _resolve(config, log)
     output_dir = resolved.output_dir
     resolved_dict = dataclasses.asdict(resolved)
@@ -221,11 +225,6 @@ def run_attack(config, log=print, verbose=None):
             metrics = json.load(handle)
         log(_summary(metrics, resolved, metrics.get("train_seconds", 0.0)))
         return metrics
-    os.makedirs(output_dir, exist_ok=True)
-    write_json(os.path.join(output_dir, "config.json"), resolved_dict)
-    if resuming:
-        log(f"Resuming the run in {output_dir}")
-
     keras.utils.set_random_seed(resolved.seed)
     strategy = make_strategy(resolved.strategy)
     with strategy.scope():
@@ -245,6 +244,11 @@ def run_attack(config, log=print, verbose=None):
 
     train = load_image_data(resolved.dataset, "train", image_shape, resolved.tfds_data_dir)
     test = load_image_data(resolved.dataset, "test", image_shape, resolved.tfds_data_dir)
+    # Everything is validated: only now does the output directory get files.
+    os.makedirs(output_dir, exist_ok=True)
+    write_json(os.path.join(output_dir, "config.json"), resolved_dict)
+    if resuming:
+        log(f"Resuming the run in {output_dir}")
     log(
         f"Training a {resolved.kind} perturber ({resolved.generator} generator, "
         f"{perturber.count_params():,} parameters) against "
@@ -256,6 +260,7 @@ def run_attack(config, log=print, verbose=None):
         keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup")),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
+        *callbacks,
     ]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2

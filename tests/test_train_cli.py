@@ -1,0 +1,125 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_gap.attack_run import AttackConfig
+from keras_gap.attack_run import run_attack
+from keras_gap.cli import parse_epsilon
+from train import universal
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "16",
+        "--generator-filters", "4", "--generator-blocks", "1", "--eval-images", "200"]
+
+
+@pytest.mark.parametrize("text,value", [
+    ("0.1", 0.1), ("10/255", 10 / 255), ("2000/255", 2000 / 255), (" 8 / 255 ", 8 / 255),
+])
+def test_parse_epsilon_accepts_decimals_and_fractions(text, value):
+    assert parse_epsilon(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["0", "-0.1", "abc", "nan", "inf", "1/0", ""])
+def test_parse_epsilon_rejects_bad_values(text):
+    with pytest.raises(ValueError, match="epsilon"):
+        parse_epsilon(text)
+
+
+def test_universal_main_writes_every_artifact(tiny_victim_path, tmp_path):
+    output = tmp_path / "run"
+    argv = ["--victim", tiny_victim_path, "--output-dir", str(output),
+            "--epsilon", "10/255", *TINY]
+    assert universal.main(argv) == 0
+    names = set(os.listdir(output))
+    assert {"config.json", "perturber.keras", "perturbation.npy", "perturbation.png",
+            "samples.png", "metrics.json", "logs"} <= names
+    assert not [n for n in names if ".tmp" in n]
+    assert "backup" not in names  # removed once training finished
+    config = json.loads((output / "config.json").read_text())
+    assert config["epsilon"] == pytest.approx(10 / 255)
+    assert config["victims"] == [tiny_victim_path]
+    delta = np.load(output / "perturbation.npy")
+    assert delta.shape == (28, 28, 1)
+    assert np.abs(delta).max() <= 10 / 255 + 1e-6
+    metrics = json.loads((output / "metrics.json").read_text())
+    for key in ("fooling_rate", "clean_accuracy", "adversarial_accuracy", "linf", "l2",
+                "num_images", "random_noise_fooling_rate"):
+        assert key in metrics
+    assert metrics["num_images"] == 200
+    assert metrics["linf"] <= 10 / 255 + 1e-6
+    assert metrics["clean_accuracy"] > 0.5  # the tiny victim is really trained
+    # The same command again finds the finished run instead of retraining.
+    assert universal.main(argv) == 0
+    # A different configuration in the same directory is refused.
+    with pytest.raises(ValueError, match="different run's config.*epsilon"):
+        universal.main(argv[:-len(TINY)] + ["--epsilon", "0.2", *TINY])
+
+
+def test_targeted_run_reports_target_success(tiny_victim_path, tmp_path):
+    argv = ["--victim", tiny_victim_path, "--output-dir", str(tmp_path / "t"),
+            "--objective", "targeted", "--target-class", "8", "--norm", "l2",
+            "--epsilon", "1.5", "--generator", "unet", *TINY]
+    assert universal.main(argv) == 0
+    metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert 0.0 <= metrics["target_success_rate"] <= 1.0
+    assert 0.0 <= metrics["target_success_rate_excluding_target_class"] <= 1.0
+    assert metrics["l2"] <= 1.5 + 1e-5
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_an_interrupted_run_resumes_from_its_backup(tiny_victim_path, tmp_path):
+    config = AttackConfig(
+        victims=[tiny_victim_path], output_dir=str(tmp_path / "r"), epochs=3,
+        steps_per_epoch=2, batch_size=8, generator_filters=4, generator_blocks=1,
+        eval_images=64,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_attack(config, log=lambda *_: None, verbose=0, callbacks=[_Interrupt()])
+    assert os.path.isdir(tmp_path / "r" / "backup")
+    assert not os.path.exists(tmp_path / "r" / "perturber.keras")
+    messages, recorder = [], _EpochRecorder()
+    run_attack(config, log=messages.append, verbose=0, callbacks=[recorder])
+    assert any("Resuming" in m for m in messages)
+    assert recorder.epochs == [1, 2]  # epoch 0 was not trained again
+    assert os.path.isfile(tmp_path / "r" / "perturber.keras")
+
+
+def _run_cli(*arguments):
+    return subprocess.run(
+        [sys.executable, "-m", "train.universal", *arguments], cwd=REPOSITORY,
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.mark.parametrize("arguments,fragment", [
+    (["--epsilon", "abc"], "'abc'"),
+    (["--epsilon", "0"], "'0'"),
+    (["--victim", "no_such_victim.keras"], "no_such_victim.keras"),
+    (["--victim", "alexnet"], "'alexnet'"),
+])
+def test_bad_arguments_exit_2_with_one_line(arguments, fragment, tmp_path):
+    result = _run_cli(*arguments, "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists(tmp_path / "out")  # nothing half-written
