@@ -1,0 +1,71 @@
+"""Export a trained perturber: ``python -m export.savedmodel --help``.
+
+    python -m export.savedmodel --perturber RUN/perturber.keras --output serving --name gap
+
+writes TF Serving's layout, ``serving/gap/<version>/`` (``saved_model.pb`` +
+``variables/``), at the next free version unless ``--version`` is given; an
+existing version is never overwritten. Signatures: ``serving_default``
+(float32 images in [0, 1] -> ``adversarial_images``, ``perturbations``),
+``serve_uint8`` (uint8 images -> uint8 ``adversarial_images``) and, for
+universal perturbers, ``perturbation`` (no input). The export is reloaded and
+checked against the perturber before it is moved into place.
+
+``--format keras npy png`` writes ``serving/gap.keras`` and, for universal
+perturbers, the perturbation as ``serving/gap.npy`` / ``serving/gap.png``.
+"""
+
+import argparse
+import sys
+
+from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import quiet_tensorflow
+from keras_gap.cli import run_program
+
+quiet_tensorflow()
+
+
+class _ErrorExitParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ValueError(message)
+
+
+def export_parser():
+    from keras_gap.serving import ARTIFACT_FORMATS
+
+    parser = _ErrorExitParser(
+        prog="python -m export.savedmodel", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--perturber", required=True, metavar="PATH",
+                        help="the run's perturber.keras")
+    parser.add_argument("--output", default="serving", metavar="DIR",
+                        help="directory to write into (default: %(default)s)")
+    parser.add_argument("--name", default="gap",
+                        help="model name, TF Serving's MODEL_NAME (default: %(default)s)")
+    parser.add_argument("--version", type=POSITIVE_INT,
+                        help="SavedModel version number (default: the next free one)")
+    parser.add_argument("--format", nargs="+", choices=ARTIFACT_FORMATS,
+                        default=["savedmodel"], dest="formats", metavar="FORMAT",
+                        help=f"one or more of {', '.join(ARTIFACT_FORMATS)} "
+                             "(default: savedmodel)")
+    return parser
+
+
+def main(argv=None):
+    from keras_gap.perturbers import load_perturber
+    from keras_gap.serving import export_artifact
+
+    arguments = export_parser().parse_args(argv)
+    if arguments.version is not None and "savedmodel" not in arguments.formats:
+        raise ValueError("--version applies to --format savedmodel only")
+    perturber = load_perturber(arguments.perturber)
+    for artifact_format in dict.fromkeys(arguments.formats):
+        path = export_artifact(
+            perturber, artifact_format, arguments.output, arguments.name, arguments.version
+        )
+        print(f"wrote {artifact_format}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_program(main))
