@@ -17,6 +17,7 @@ perturbers, the perturbation as ``serving/gap.npy`` / ``serving/gap.png``.
 import argparse
 import sys
 
+from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import quiet_tensorflow
 from keras_gap.cli import run_program
@@ -24,15 +25,10 @@ from keras_gap.cli import run_program
 quiet_tensorflow()
 
 
-class _ErrorExitParser(argparse.ArgumentParser):
-    def error(self, message):
-        raise ValueError(message)
-
-
 def export_parser():
     from keras_gap.serving import ARTIFACT_FORMATS
 
-    parser = _ErrorExitParser(
+    parser = ArgumentParser(
         prog="python -m export.savedmodel", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

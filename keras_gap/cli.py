@@ -26,6 +26,14 @@ def parse_epsilon(text):
     return value
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """An ``argparse`` parser whose errors raise ``ValueError``, so every
+    program reports them the same way through ``run_program``."""
+
+    def error(self, message):
+        raise ValueError(message)
+
+
 def _argparse_type(parse):
     def convert(text):
         try:

@@ -3,6 +3,7 @@
 import argparse
 
 from keras_gap.attack_run import AttackConfig
+from keras_gap.cli import ArgumentParser
 from keras_gap.cli import EPSILON
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
@@ -12,14 +13,10 @@ from keras_gap.objectives import OBJECTIVES
 from keras_gap.victims import APPLICATIONS
 
 
-class _ErrorExitParser(argparse.ArgumentParser):
-    def error(self, message):
-        raise ValueError(message)
-
 
 def attack_parser(kind, description):
     defaults = AttackConfig(kind=kind)
-    parser = _ErrorExitParser(
+    parser = ArgumentParser(
         prog=f"python -m train.{kind}", description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -6,9 +6,9 @@ model takes images in [0, 1] (any resizing, channel tiling and preprocessing
 is inside it) and returns logits.
 """
 
-import argparse
 import sys
 
+from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import quiet_tensorflow
@@ -17,16 +17,12 @@ from keras_gap.cli import run_program
 quiet_tensorflow()
 
 
-class _ErrorExitParser(argparse.ArgumentParser):
-    def error(self, message):
-        raise ValueError(message)
-
 
 def main(argv=None):
     from keras_gap.victims import ARCHITECTURES
     from keras_gap.victims.training import train_classifier
 
-    parser = _ErrorExitParser(prog="python -m train.classifier", description=__doc__)
+    parser = ArgumentParser(prog="python -m train.classifier", description=__doc__)
     parser.add_argument("--dataset", default="fashion_mnist",
                         help="fashion_mnist, folder:PATH or tfds:NAME (default: %(default)s)")
     parser.add_argument("--architecture", default="small_cnn", choices=ARCHITECTURES,

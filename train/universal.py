@@ -13,8 +13,8 @@ quiet_tensorflow()
 
 
 def main(argv=None):
-    from train.attack_arguments import parse_attack_config
     from keras_gap.attack_run import run_attack
+    from train.attack_arguments import parse_attack_config
 
     config = parse_attack_config("universal", __doc__, argv)
     run_attack(config)

@@ -1,0 +1,28 @@
+"""Train an image-dependent GAP perturber: ``python -m train.image_dependent --help``.
+
+The generator takes each image and emits its own perturbation (the paper's
+second approach: x + f(x), scaled to the budget, clipped). Same flags,
+defaults and output directory as ``train.universal`` (without
+``perturbation.npy``). With no arguments: Fashion-MNIST, the default victim,
+L∞ ε = 0.1, untargeted, ResNet generator.
+"""
+
+import sys
+
+from keras_gap.cli import quiet_tensorflow
+from keras_gap.cli import run_program
+
+quiet_tensorflow()
+
+
+def main(argv=None):
+    from keras_gap.attack_run import run_attack
+    from train.attack_arguments import parse_attack_config
+
+    config = parse_attack_config("image_dependent", __doc__, argv)
+    run_attack(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_program(main))
