@@ -95,3 +95,14 @@ def test_load_perturber_rejects_other_files(tmp_path, tiny_victim_path):
 def test_unknown_perturber_kind_is_rejected():
     with pytest.raises(ValueError, match="'patch'"):
         build_perturber("patch", "resnet", (28, 28, 1), "linf", 0.1)
+
+
+@pytest.mark.parametrize("images,fragment", [
+    (np.full((2, 28, 28, 1), 255.0, np.float32), r"in \[0, 1\]"),
+    (np.full((2, 28, 28, 1), np.nan, np.float32), r"in \[0, 1\]"),
+    (np.zeros((2, 28, 28, 3), np.float32), r"shape \(batch,\) \+ \(28, 28, 1\)"),
+    (np.zeros((28, 28, 1), np.float32), r"got \(28, 28, 1\)"),
+])
+def test_bad_images_are_rejected_with_a_clear_error(images, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        _tiny("universal")(images)

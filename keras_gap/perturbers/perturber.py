@@ -3,6 +3,7 @@
 import os
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -44,8 +45,30 @@ class Perturber(keras.Model):
     def perturbation(self, images, training=False):
         raise NotImplementedError
 
+    def check_images(self, images):
+        """Raises ``ValueError`` for images this perturber cannot take.
+
+        The shape is checked always (also while tracing a graph); the [0, 1]
+        range only when running eagerly, where values are known.
+        """
+        shape = tuple(images.shape)
+        if len(shape) != 4 or any(
+            known is not None and known != wanted
+            for known, wanted in zip(shape[1:], self.image_shape)
+        ):
+            raise ValueError(
+                f"images must have shape (batch,) + {self.image_shape}, got {shape}"
+            )
+        if tf.executing_eagerly():
+            low, high = float(ops.min(images)), float(ops.max(images))
+            if not (0.0 <= low and high <= 1.0):  # also catches NaN
+                raise ValueError(
+                    f"images must be float values in [0, 1], got values in [{low}, {high}]"
+                )
+
     def call(self, images, training=False):
         images = ops.convert_to_tensor(images, dtype="float32")
+        self.check_images(images)
         delta = self.perturbation(images, training=training)
         return ops.clip(images + delta, 0.0, 1.0)
 
@@ -71,16 +94,26 @@ class Perturber(keras.Model):
         return cls(**config)
 
 
-def load_perturber(path):
-    """Loads a perturber saved as ``.keras``, with a clear error otherwise."""
+def load_perturber(path, safe_mode=True):
+    """Loads a perturber saved as ``.keras``, with a clear error otherwise.
+
+    ``safe_mode=False`` lets ``Lambda`` layers run the Python code stored in
+    the file: only for files you trust.
+    """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"perturber {path!r} is a directory, expected a .keras file")
     if not os.path.isfile(path):
         raise ValueError(f"perturber file not found: {path!r}")
     try:
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=safe_mode)
     except Exception as error:  # Keras raises many types for corrupt files.
+        hint = ""
+        if safe_mode and "safe_mode" in str(error):
+            hint = ("; if you trust this file, pass --unsafe-deserialization (it runs "
+                    "Python code stored in the file)")
         raise ValueError(
-            f"{path!r} is not a readable .keras perturber: {error}"
+            f"{path!r} is not a readable .keras perturber: {error}{hint}"
         ) from None
     if not isinstance(model, Perturber):
         raise ValueError(
