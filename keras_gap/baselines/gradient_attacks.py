@@ -1,0 +1,228 @@
+"""Gradient attacks: FGSM and PGD (iterative FGSM), L∞ and L2.
+
+Every attack works on a batch of images in [0, 1] and returns adversarial
+images in [0, 1] within the budget ``ε`` (pixel units). The victim is a
+``Victim`` (its ``logits``) or any Keras model returning logits, including
+segmenters with ``(batch, H, W, classes)`` logits. The loss is computed per
+example by ``loss(logits, references)``: ``cross_entropy`` for classifiers
+(the default) or ``DenseCrossEntropy`` for segmenters.
+
+Objectives:
+
+* "untargeted": ascend the loss of the clean prediction (or of ``labels``);
+* "targeted": descend the loss of ``target`` (a class id or one per example);
+* "least_likely": descend the loss of each input's least-likely clean class
+  (the iterative least-likely class method of Kurakin et al. 2017).
+"""
+
+import functools
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from keras_gap.objectives.classification import cross_entropy
+
+NORMS = ("linf", "l2")
+OBJECTIVES = ("untargeted", "targeted", "least_likely")
+
+# Guards divisions by the norm of an all-zero gradient or perturbation.
+_NORM_FLOOR = 1e-12
+
+
+class DenseCrossEntropy:
+    """Per-example mean pixel cross-entropy for segmenters.
+
+    Takes ``(batch, H, W, classes)`` logits and ``(batch, H, W)`` label maps;
+    pixels labelled ``ignore_label`` add nothing to the loss.
+    """
+
+    def __init__(self, ignore_label=255):
+        self.ignore_label = int(ignore_label)
+
+    def __call__(self, logits, references):
+        references = tf.cast(references, tf.int32)
+        valid = tf.not_equal(references, self.ignore_label)
+        safe_references = tf.where(valid, references, tf.zeros_like(references))
+        per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=safe_references, logits=logits
+        )
+        per_pixel = tf.where(valid, per_pixel, tf.zeros_like(per_pixel))
+        pixel_axes = tf.range(1, tf.rank(per_pixel))
+        counts = tf.reduce_sum(tf.cast(valid, per_pixel.dtype), axis=pixel_axes)
+        return tf.reduce_sum(per_pixel, axis=pixel_axes) / tf.maximum(counts, 1.0)
+
+    # Equal losses share one compiled attack (see ``compiled``).
+    def __eq__(self, other):
+        return isinstance(other, DenseCrossEntropy) and other.ignore_label == self.ignore_label
+
+    def __hash__(self):
+        return hash((DenseCrossEntropy, self.ignore_label))
+
+    def __repr__(self):
+        return f"DenseCrossEntropy(ignore_label={self.ignore_label})"
+
+
+def check_budget(norm, epsilon):
+    """Returns ``epsilon`` as a float; raises ``ValueError`` for a bad budget."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {list(NORMS)}, got {norm!r}")
+    try:
+        value = float(epsilon)
+    except (TypeError, ValueError):
+        raise ValueError(f"epsilon must be a number, got {epsilon!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"epsilon must be finite and > 0, got {epsilon!r}")
+    return value
+
+
+def check_images(images):
+    """Returns ``images`` as a float32 tensor; raises unless they lie in [0, 1]."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    if images.shape.rank != 4:
+        raise ValueError(f"images must have shape (batch, H, W, C), got {images.shape}")
+    if images.shape[0] and (tf.reduce_min(images) < 0.0 or tf.reduce_max(images) > 1.0):
+        raise ValueError("images must lie in [0, 1]")
+    return images
+
+
+@functools.lru_cache(maxsize=32)
+def compiled(function, *static_arguments):
+    """``function`` with its leading Python arguments bound, as a ``tf.function``.
+
+    Cached on those arguments (victim, loss, norm), which are compared with
+    ``==``: repeated attacks on the same victim reuse one trace.
+    """
+    return tf.function(functools.partial(function, *static_arguments), reduce_retracing=True)
+
+
+def logits_function(victim):
+    """The victim's images → logits function: ``Victim.logits`` or a model call."""
+    if hasattr(victim, "logits"):
+        return victim.logits
+    if callable(victim):
+        return _ModelLogits(victim)
+    raise ValueError(f"a victim must be a Victim or a Keras model, got {type(victim).__name__}")
+
+
+class _ModelLogits:
+    """Calls a Keras model in inference mode; equal for the same model."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, images):
+        return self.model(images, training=False)
+
+    def __eq__(self, other):
+        return isinstance(other, _ModelLogits) and other.model is self.model
+
+    def __hash__(self):
+        return id(self.model)
+
+
+def project_to_budget(delta, norm, epsilon):
+    """Projects each perturbation of the batch onto its L∞ or L2 ball."""
+    if norm == "linf":
+        return tf.clip_by_value(delta, -epsilon, epsilon)
+    norms = tf.norm(tf.reshape(delta, (tf.shape(delta)[0], -1)), axis=1)
+    scale = tf.minimum(1.0, epsilon / tf.maximum(norms, _NORM_FLOOR))
+    return delta * tf.reshape(scale, (-1, 1, 1, 1))
+
+
+def steepest_direction(gradient, norm):
+    """The unit-norm step that increases the loss most: sign (L∞) or g/‖g‖₂ (L2)."""
+    if norm == "linf":
+        return tf.sign(gradient)
+    norms = tf.norm(tf.reshape(gradient, (tf.shape(gradient)[0], -1)), axis=1)
+    return gradient / tf.reshape(tf.maximum(norms, _NORM_FLOOR), (-1, 1, 1, 1))
+
+
+def attack_references(victim, images, objective="untargeted", target=None, labels=None):
+    """The classes (or label maps) an attack works on, and its direction.
+
+    Returns ``(references, direction)``: direction +1 ascends the loss of the
+    references (untargeted), −1 descends it (targeted, least-likely).
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {objective!r}")
+    if objective == "targeted":
+        if target is None:
+            raise ValueError("the targeted objective needs a target class")
+        if labels is not None:
+            raise ValueError("labels only apply to the untargeted objective")
+    elif target is not None:
+        raise ValueError(f"target only applies to the targeted objective, not {objective!r}")
+    if objective == "untargeted" and labels is not None:
+        return tf.convert_to_tensor(labels, tf.int32), 1.0
+    logits_of = logits_function(victim)
+    logits = compiled(_call, logits_of)(images)
+    if objective == "untargeted":
+        return tf.argmax(logits, axis=-1, output_type=tf.int32), 1.0
+    if objective == "least_likely":
+        return tf.argmin(logits, axis=-1, output_type=tf.int32), -1.0
+    num_classes = int(logits.shape[-1])
+    target = np.asarray(target)
+    if target.dtype.kind not in "iu" or np.any(target < 0) or np.any(target >= num_classes):
+        raise ValueError(
+            f"target must be class ids in 0..{num_classes - 1}, got {target.tolist()!r}"
+        )
+    return tf.broadcast_to(tf.cast(target, tf.int32), tf.shape(logits)[:-1]), -1.0
+
+
+def _call(function, images):
+    return function(images)
+
+
+def _iterate(logits_of, loss, norm, images, references, direction, epsilon, step_size,
+             steps):
+    adversarial = images
+    for _ in tf.range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(adversarial)
+            total = direction * tf.reduce_sum(loss(logits_of(adversarial), references))
+        gradient = tape.gradient(total, adversarial)
+        adversarial = adversarial + step_size * steepest_direction(gradient, norm)
+        delta = project_to_budget(adversarial - images, norm, epsilon)
+        adversarial = tf.clip_by_value(images + delta, 0.0, 1.0)
+    return adversarial
+
+
+def pgd(victim, images, epsilon, norm="linf", steps=10, step_size=None,
+        objective="untargeted", target=None, labels=None, loss=cross_entropy):
+    """Projected gradient descent (iterative FGSM, no random start).
+
+    Args:
+        victim: a ``Victim`` or a Keras model returning logits.
+        images: a batch ``(batch, H, W, C)`` in [0, 1].
+        epsilon: the budget in pixel units; norm: "linf" or "l2".
+        steps: gradient steps; step_size: defaults to ``2.5 ε / steps``.
+        objective: "untargeted", "targeted" or "least_likely".
+        target: for "targeted", a class id or one per example.
+        labels: for "untargeted", the classes to move away from (default:
+            the clean predictions).
+        loss: per-example ``loss(logits, references)``.
+
+    Returns:
+        The adversarial images, a float32 tensor.
+    """
+    epsilon = check_budget(norm, epsilon)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    step_size = 2.5 * epsilon / steps if step_size is None else float(step_size)
+    if not math.isfinite(step_size) or step_size <= 0:
+        raise ValueError(f"step size must be finite and > 0, got {step_size!r}")
+    images = check_images(images)
+    references, direction = attack_references(victim, images, objective, target, labels)
+    return compiled(_iterate, logits_function(victim), loss, norm)(
+        images, references,
+        tf.constant(direction), tf.constant(epsilon), tf.constant(step_size),
+        tf.constant(steps),
+    )
+
+
+def fgsm(victim, images, epsilon, norm="linf", objective="untargeted", target=None,
+         labels=None, loss=cross_entropy):
+    """The fast gradient sign method: one step of size ε (see ``pgd``)."""
+    return pgd(victim, images, epsilon, norm=norm, steps=1, step_size=epsilon,
+               objective=objective, target=target, labels=labels, loss=loss)

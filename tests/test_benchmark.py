@@ -1,0 +1,67 @@
+"""The benchmark program on a tiny budget."""
+
+import json
+import os
+
+import keras
+import pytest
+
+from keras_gap.benchmark import METHODS
+from keras_gap.benchmark import available_methods
+from keras_gap.data import load_image_data
+from train.benchmark import main
+
+
+@pytest.fixture(scope="module")
+def victim_path(tmp_path_factory):
+    """A tiny conv net trained one epoch on 3000 images, saved as .keras."""
+    train = load_image_data("fashion_mnist", "train")
+    images, labels = next(iter(train.dataset(3000)))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10),
+    ], name="tiny")
+    model.compile(keras.optimizers.Adam(3e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(images, labels, batch_size=64, epochs=1, verbose=0)
+    path = tmp_path_factory.mktemp("victim") / "tiny.keras"
+    model.save(path)
+    return str(path)
+
+
+def test_benchmark_writes_every_method_and_all_three_files(victim_path, tmp_path, capsys):
+    output_dir = tmp_path / "bench"
+    assert main([
+        "--victim", victim_path, "--epsilons", "0.05,0.1", "--train-steps", "2",
+        "--batch-size", "16", "--generator-filters", "8", "--generator-blocks", "1",
+        "--uap-images", "32", "--uap-passes", "1", "--eval-images", "40",
+        "--eval-batch-size", "20", "--output-dir", str(output_dir),
+    ]) == 0
+    with open(output_dir / "benchmark.json") as handle:
+        rows = json.load(handle)
+    methods = available_methods()
+    assert set(METHODS) <= set(methods)
+    assert {(r["method"], r["epsilon"]) for r in rows} == {
+        (m, e) for m in methods for e in (0.05, 0.1)}
+    for row in rows:
+        assert set(row) == {"method", "epsilon", "fooling_rate", "target_success_rate",
+                            "build_seconds", "ms_per_image"}
+        assert 0.0 <= row["fooling_rate"] <= 1.0 and row["ms_per_image"] > 0
+    table = (output_dir / "benchmark.md").read_text()
+    assert all(f"| {m} | 0.1 |" in table for m in methods)
+    assert os.path.getsize(output_dir / "benchmark.png") > 1000
+    assert f"[{len(rows)}/{len(rows)}]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epsilons", "0.1,-0.2"], "epsilon must be finite and > 0, got '-0.2'"),
+    (["--methods", "fgsm,magic"], "unknown method(s) ['magic']"),
+    (["--train-steps", "0"], "expected a positive integer, got '0'"),
+])
+def test_bad_arguments_raise_clear_errors(victim_path, tmp_path, argv, message):
+    with pytest.raises(ValueError) as error:
+        main(["--victim", victim_path, "--output-dir", str(tmp_path)] + argv)
+    assert message in str(error.value)
