@@ -29,6 +29,12 @@ from keras_gap.generators import build_generator
 from keras_gap.layers import projection_for_norm
 from keras_gap.objectives import build_objective
 from keras_gap.perturbers import ImageDependentPerturber
+from keras_gap.segmentation_evaluation import attack_objective
+from keras_gap.segmentation_evaluation import check_segmentation_data
+from keras_gap.segmentation_evaluation import evaluate_segmentation
+from keras_gap.segmentation_evaluation import resolve_target_map_spec
+from keras_gap.segmentation_evaluation import save_segmentation_samples
+from keras_gap.segmentation_evaluation import segmentation_summary
 from keras_gap.perturbers import UniversalPerturber
 from keras_gap.trainer import GAPTrainer
 from keras_gap.trainer import check_victims_agree
@@ -56,6 +62,7 @@ class AttackConfig:
     epsilon: float = 0.1
     objective: str = "untargeted"
     target_class: int = None
+    target_map: str = None
     generator: str = "resnet"
     generator_filters: int = None
     generator_blocks: int = None
@@ -132,7 +139,9 @@ def _resolve(config, log):
     resolved = dataclasses.replace(config)
     resolved.epsilon = float(config.epsilon)
     projection_for_norm(resolved.norm, resolved.epsilon)  # validates norm and epsilon
-    build_objective(resolved.objective, resolved.target_class)
+    if resolved.target_map is None:
+        build_objective(resolved.objective, resolved.target_class)
+    resolved.target_map = resolve_target_map_spec(resolved)
     for name in ("epochs", "steps_per_epoch", "batch_size"):
         if int(getattr(resolved, name)) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(resolved, name)!r}")
@@ -181,6 +190,8 @@ def _class_count(config):
 
 
 def _summary(metrics, config, seconds):
+    if metrics.get("task") == "segmentation":
+        return segmentation_summary(metrics, config, seconds)
     lines = [
         f"{config.kind} {config.objective} attack, {config.norm} epsilon "
         f"{config.epsilon:.4g}, {metrics['num_images']} held-out test images, "
@@ -230,7 +241,7 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
     with strategy.scope():
         victims = _load_victims(resolved, _class_count(resolved))
         image_shape = victims[0].input_shape
-        objective = build_objective(resolved.objective, resolved.target_class)
+        objective, target_map = attack_objective(resolved, victims[0])
         perturber = build_perturber(
             resolved.kind, resolved.generator, image_shape, resolved.norm,
             resolved.epsilon, seed=resolved.seed,
@@ -244,6 +255,8 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
 
     train = load_image_data(resolved.dataset, "train", image_shape, resolved.tfds_data_dir)
     test = load_image_data(resolved.dataset, "test", image_shape, resolved.tfds_data_dir)
+    if victims[0].task == "segmenter":
+        check_segmentation_data(victims[0], train)
     # Everything is validated: only now does the output directory get files.
     os.makedirs(output_dir, exist_ok=True)
     write_json(os.path.join(output_dir, "config.json"), resolved_dict)
@@ -283,11 +296,19 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
         delta = np.asarray(perturber.universal_perturbation())[0]
         save_numpy(os.path.join(output_dir, "perturbation.npy"), delta)
         save_perturbation_png(delta, os.path.join(output_dir, "perturbation.png"))
-    _save_samples(perturber, victims[0], test, os.path.join(output_dir, "samples.png"))
-    metrics = evaluate_classification(
-        perturber, victims, test, limit=resolved.eval_images, seed=resolved.seed,
-        target_class=resolved.target_class,
-    )
+    if victims[0].task == "segmenter":
+        save_segmentation_samples(perturber, victims[0], test,
+                                  os.path.join(output_dir, "samples.png"), target_map)
+        metrics = evaluate_segmentation(
+            perturber, victims, test, limit=resolved.eval_images, seed=resolved.seed,
+            target_map=target_map,
+        )
+    else:
+        _save_samples(perturber, victims[0], test, os.path.join(output_dir, "samples.png"))
+        metrics = evaluate_classification(
+            perturber, victims, test, limit=resolved.eval_images, seed=resolved.seed,
+            target_class=resolved.target_class,
+        )
     primary = metrics["victims"][victims[0].name]
     metrics = {**primary, **metrics, "train_seconds": seconds,
                "train_images": resolved.epochs * resolved.steps_per_epoch * resolved.batch_size}

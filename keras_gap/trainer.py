@@ -28,6 +28,11 @@ def check_victims_agree(victims, image_shape=None):
     """Raises ``ValueError`` unless all victims share input shape and classes."""
     first = victims[0]
     for victim in victims[1:]:
+        if victim.task != first.task:
+            raise ValueError(
+                f"ensemble victims disagree on task: {first.name} is a {first.task}, "
+                f"{victim.name} is a {victim.task}"
+            )
         if victim.input_shape != first.input_shape:
             raise ValueError(
                 f"ensemble victims disagree on input shape: {first.name} takes "
@@ -58,8 +63,9 @@ class GAPTrainer(keras.Model):
         loss_weights: one λ per victim (default 1 each).
 
     The progress bar shows ``loss`` and, per victim, ``fooling_rate`` (the
-    share of the batch whose adversarial prediction differs from the clean
-    one) and, for targeted objectives, ``target_success_rate``. With several
+    share of the batch's images, or pixels for segmenters, whose adversarial
+    prediction differs from the clean one) and, for targeted objectives,
+    ``target_success_rate`` (the objective's ``target_hits``). With several
     victims the names get the victim's name as a suffix.
     """
 
@@ -80,6 +86,11 @@ class GAPTrainer(keras.Model):
             raise ValueError(
                 f"loss weights must be finite, >= 0 and not all 0, got {loss_weights}"
             )
+        if objective.task != victims[0].task:
+            raise ValueError(
+                f"{objective!r} is an objective for a {objective.task}, but victim "
+                f"{victims[0].name} is a {victims[0].task}"
+            )
         objective.validate(victims[0].num_classes)
         self.perturber = perturber
         # A tuple of plain objects: Keras does not track the victims, so
@@ -94,7 +105,7 @@ class GAPTrainer(keras.Model):
         ]
         self.target_trackers = (
             [keras.metrics.Mean(name=f"target_success_rate{s}") for s in suffixes]
-            if objective.target_class is not None
+            if objective.targeted
             else []
         )
 
@@ -150,8 +161,8 @@ class GAPTrainer(keras.Model):
             changed = tf.not_equal(tf.argmax(a, -1), tf.argmax(c, -1))
             tracker.update_state(tf.cast(changed, tf.float32))
         for tracker, a in zip(self.target_trackers, adversarial):
-            hit = tf.equal(tf.argmax(a, -1), self.objective.target_class)
-            tracker.update_state(tf.cast(hit, tf.float32))
+            hits, weights = self.objective.target_hits(a)
+            tracker.update_state(hits, sample_weight=weights)
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):

@@ -53,6 +53,44 @@ def save_samples_png(clean, adversarial, clean_names, adversarial_names, path,
     _save(figure, path)
 
 
+def label_colours(label_map, num_classes):
+    """RGB picture of a label map: one fixed colour per class, black for 255."""
+    label_map = np.asarray(label_map)
+    palette = plt.get_cmap("tab20" if num_classes > 10 else "tab10")(
+        np.arange(max(num_classes, 1)) % 20)[:, :3]
+    rgb = np.zeros(label_map.shape + (3,), np.float32)
+    valid = (label_map >= 0) & (label_map < num_classes)
+    rgb[valid] = palette[label_map[valid]]
+    return rgb
+
+
+def save_segmentation_samples_png(images, adversarial, labels, clean_predictions,
+                                  adversarial_predictions, path, num_classes,
+                                  target_map=None):
+    """Rows of image, ground truth, clean prediction, adversarial image,
+    adversarial prediction (and the target map) as colour-coded label maps."""
+    count = len(images)
+    panels = [("image", lambda r: images[r]),
+              ("ground truth", lambda r: label_colours(labels[r], num_classes)),
+              ("clean prediction", lambda r: label_colours(clean_predictions[r], num_classes)),
+              ("adversarial image", lambda r: adversarial[r]),
+              ("adversarial prediction",
+               lambda r: label_colours(adversarial_predictions[r], num_classes))]
+    if target_map is not None:
+        panels.append(("target map", lambda r: label_colours(target_map, num_classes)))
+    height, width = np.asarray(images).shape[1:3]
+    scale = 2.4 / max(height, width)
+    figure, axes = plt.subplots(
+        count, len(panels),
+        figsize=(len(panels) * width * scale + 0.4, count * (height * scale + 0.35)),
+        squeeze=False,
+    )
+    for row in range(count):
+        for column, (title, picture) in enumerate(panels):
+            _show(axes[row, column], picture(row), title)
+    _save(figure, path)
+
+
 def _save(figure, path):
     figure.tight_layout()
     with atomic_path(path) as temporary:

@@ -62,8 +62,10 @@ def test_load_victim_errors_name_the_bad_value(tmp_path):
         load_victim("vgg16", weights=str(tmp_path / "nothing.weights.h5"))
 
 
-def test_victim_must_be_a_classifier():
+def test_victim_must_be_a_classifier_or_a_same_size_segmenter():
     inputs = keras.Input((8, 8, 3))
-    dense_output = keras.Model(inputs, keras.layers.Conv2D(4, 1)(inputs))
+    coarse_output = keras.Model(inputs, keras.layers.Conv2D(4, 1, strides=2)(inputs))
     with pytest.raises(ValueError, match=r"\(batch, classes\)"):
-        Victim(dense_output)
+        Victim(coarse_output)
+    dense_output = keras.Model(inputs, keras.layers.Conv2D(4, 1)(inputs))
+    assert Victim(dense_output).task == "segmenter"

@@ -34,7 +34,8 @@ def attack_parser(kind, description):
                                "--victim, in the same order (default 1 each)")
     add("--dataset", default=defaults.dataset,
         help="fashion_mnist, folder:PATH (one sub-folder per class, ImageNet layout) "
-             "or tfds:NAME (a prepared TFDS data set, e.g. tfds:imagenet2012)")
+             "or tfds:NAME (a prepared TFDS data set, e.g. tfds:imagenet2012); for "
+             "segmentation victims fashion_scenes or tfds:cityscapes")
     add("--tfds-data-dir", help="TFDS data directory for tfds:NAME")
     add("--image-size", type=POSITIVE_INT,
         help="side of the RGB images a Keras Applications victim is built for "
@@ -49,6 +50,11 @@ def attack_parser(kind, description):
              "to each image's least-likely class; targeted: move to --target-class "
              "(default: %(default)s)")
     add("--target-class", type=int, help="class id for --objective targeted")
+    add("--target-map", metavar="PATH.png|scene:INDEX",
+        help="segmentation victims, --objective targeted: one fixed label map to "
+             "move every image's prediction to, a grey PNG of class ids (255 = "
+             "ignore) of the victim's output size, or the ground truth of test "
+             "image INDEX of --dataset")
     add("--generator", choices=sorted(GENERATORS), default=defaults.generator,
         help="generator architecture (default: %(default)s)")
     add("--generator-filters", type=POSITIVE_INT,

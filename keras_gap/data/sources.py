@@ -4,9 +4,11 @@ import os
 
 import tensorflow as tf
 
+from keras_gap.data.cityscapes import cityscapes_data
 from keras_gap.data.fashion_mnist import FASHION_MNIST_CLASSES
 from keras_gap.data.fashion_mnist import load_fashion_mnist
 from keras_gap.data.image_data import ImageData
+from keras_gap.data.fashion_scenes import fashion_scenes_data
 from keras_gap.data.image_data import fit_to_shape
 
 SPLITS = ("train", "test")
@@ -119,6 +121,8 @@ def _tfds(name, split, image_shape, data_dir):
             f"TFDS data set {name!r} has no {split} split (it has {sorted(available)})"
         )
     features = builder.info.features
+    if "image_left" in features and "segmentation_label" in features:
+        return cityscapes_data(builder, tfds_split, split, f"tfds:{name}", image_shape)
     if "image" not in features or "label" not in features:
         raise ValueError(f"TFDS data set {name!r} has no 'image' and 'label' features")
     label_feature = features["label"]
@@ -145,7 +149,8 @@ def load_image_data(spec, split, image_shape=None, tfds_data_dir=None):
     """Loads ``split`` ("train" or "test") of the data set ``spec``.
 
     Args:
-        spec: "fashion_mnist", "folder:PATH" or "tfds:NAME".
+        spec: "fashion_mnist", "fashion_scenes" (segmentation), "folder:PATH"
+            or "tfds:NAME" (Cityscapes-style TFDS sets give label maps).
         split: "train" or "test" ("test" falls back to "val"/"validation").
         image_shape: ``(H, W, C)`` the images must have (usually the
             victim's input shape); images are resized and cropped to it.
@@ -157,10 +162,13 @@ def load_image_data(spec, split, image_shape=None, tfds_data_dir=None):
         image_shape = tuple(int(d) for d in image_shape)
     if spec == "fashion_mnist":
         return _fashion_mnist(split, image_shape)
+    if spec == "fashion_scenes":
+        return fashion_scenes_data(split, image_shape)
     if spec.startswith("folder:") and len(spec) > len("folder:"):
         return _image_folder(spec[len("folder:"):], split, image_shape)
     if spec.startswith("tfds:") and len(spec) > len("tfds:"):
         return _tfds(spec[len("tfds:"):], split, image_shape, tfds_data_dir)
     raise ValueError(
-        f"unknown dataset {spec!r}: use fashion_mnist, folder:PATH or tfds:NAME"
+        f"unknown dataset {spec!r}: use fashion_mnist, fashion_scenes, folder:PATH "
+        "or tfds:NAME"
     )

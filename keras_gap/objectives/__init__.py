@@ -10,6 +10,10 @@ from keras_gap.objectives.classification import LeastLikely
 from keras_gap.objectives.classification import Objective
 from keras_gap.objectives.classification import Targeted
 from keras_gap.objectives.classification import Untargeted
+from keras_gap.objectives.segmentation import SEGMENTATION_OBJECTIVES
+from keras_gap.objectives.segmentation import SegmentationTargeted
+from keras_gap.objectives.segmentation import SegmentationUntargeted
+from keras_gap.objectives.segmentation import build_segmentation_objective
 
 OBJECTIVES = {
     "untargeted": Untargeted,
@@ -24,7 +28,10 @@ def build_objective(name, target_class=None):
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
     if name == "targeted":
         if target_class is None:
-            raise ValueError("the targeted objective needs --target-class")
+            raise ValueError(
+                "the targeted objective needs --target-class (classifiers) or "
+                "--target-map (segmenters)"
+            )
         return Targeted(target_class)
     if target_class is not None:
         raise ValueError(
@@ -38,7 +45,11 @@ __all__ = [
     "OBJECTIVES",
     "LeastLikely",
     "Objective",
+    "SEGMENTATION_OBJECTIVES",
+    "SegmentationTargeted",
+    "SegmentationUntargeted",
     "Targeted",
     "Untargeted",
     "build_objective",
+    "build_segmentation_objective",
 ]

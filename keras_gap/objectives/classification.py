@@ -29,12 +29,26 @@ class Objective:
 
     target_class = None
     needs_labels = False
+    task = "classifier"  # the Victim.task this objective applies to
 
     def validate(self, num_classes):
         """Raises ``ValueError`` if the objective does not fit the victim."""
 
     def per_example_loss(self, clean_logits, adversarial_logits, labels=None):
         raise NotImplementedError
+
+    @property
+    def targeted(self):
+        """Whether ``target_hits`` is defined (the trainer then reports
+        ``target_success_rate``)."""
+        return self.target_class is not None
+
+    def target_hits(self, adversarial_logits):
+        """``(hits, weights)``: 1.0 where the prediction is the target, and
+        the weight of each hit (None: all count)."""
+        predictions = ops.argmax(adversarial_logits, axis=-1)
+        hits = ops.cast(ops.equal(predictions, self.target_class), "float32")
+        return hits, None
 
     def get_config(self):
         return {}

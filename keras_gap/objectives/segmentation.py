@@ -1,0 +1,159 @@
+"""Dense (segmentation) objectives of GAP (the original code's tasks 0–3).
+
+Logits are ``(batch, H, W, classes)`` and labels ``(batch, H, W)`` maps.
+Each image's loss is the mean cross-entropy over its *valid* pixels (label
+≠ ``IGNORE_LABEL``), then, as in the paper, ``log`` (targeted) or ``−log``
+(untargeted) of it. The original code took the log of the batch mean; the
+per-image log matches the classification objectives here.
+"""
+
+import numpy as np
+from keras import ops
+
+from keras_gap.objectives.classification import Objective
+
+IGNORE_LABEL = 255
+_CE_FLOOR = 1e-12
+
+
+def masked_cross_entropy(logits, label_maps):
+    """Mean cross-entropy per image over pixels whose label is not 255.
+
+    Images with no valid pixel get 0.
+    """
+    label_maps = ops.cast(label_maps, "int32")
+    valid = ops.not_equal(label_maps, IGNORE_LABEL)
+    safe = ops.where(valid, label_maps, ops.zeros_like(label_maps))
+    log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    picked = ops.take_along_axis(log_probabilities, safe[..., None], axis=-1)[..., 0]
+    weights = ops.cast(valid, "float32")
+    total = ops.sum(-picked * weights, axis=(1, 2))
+    count = ops.sum(weights, axis=(1, 2))
+    return total / ops.maximum(count, 1.0)
+
+
+def _log(values):
+    return ops.log(ops.maximum(values, _CE_FLOOR))
+
+
+def check_label_map(target_map, num_classes=None, shape=None):
+    """Returns ``target_map`` as int32 (H, W) or raises a clear ``ValueError``."""
+    target_map = np.asarray(target_map)
+    if target_map.ndim != 2:
+        raise ValueError(f"a target map must be a 2-D label map, got shape {target_map.shape}")
+    if not np.issubdtype(target_map.dtype, np.integer):
+        raise ValueError(f"a target map must hold integer class ids, got {target_map.dtype}")
+    target_map = target_map.astype(np.int32)
+    if shape is not None and tuple(target_map.shape) != tuple(shape):
+        raise ValueError(
+            f"the target map is {target_map.shape[0]}x{target_map.shape[1]} but the "
+            f"victim predicts {shape[0]}x{shape[1]} label maps"
+        )
+    valid = target_map[target_map != IGNORE_LABEL]
+    if valid.size == 0:
+        raise ValueError("the target map has no pixel outside the ignore label 255")
+    if num_classes is not None:
+        bad = sorted(int(c) for c in np.unique(valid) if not 0 <= c < num_classes)
+        if bad:
+            raise ValueError(
+                f"the target map holds classes {bad} that the victim lacks "
+                f"(it predicts 0..{num_classes - 1}; 255 means ignore)"
+            )
+    return target_map
+
+
+class SegmentationObjective(Objective):
+    """Base class of the dense objectives."""
+
+    task = "segmenter"
+
+
+class SegmentationTargeted(SegmentationObjective):
+    """``log CE(k(x̂), T)`` over the valid pixels of one fixed target map ``T``
+    (the paper's static target segmentation).
+
+    Args:
+        target_map: (H, W) integer label map; 255 marks pixels left free.
+    """
+
+    targeted = True
+
+    def __init__(self, target_map):
+        self.target_map = check_label_map(target_map)
+
+    def validate(self, num_classes):
+        check_label_map(self.target_map, num_classes)
+
+    def _targets(self, adversarial_logits):
+        shape = tuple(adversarial_logits.shape[1:3])
+        if None not in shape and shape != self.target_map.shape:
+            check_label_map(self.target_map, shape=shape)
+        targets = ops.convert_to_tensor(self.target_map)[None]
+        return ops.broadcast_to(targets, ops.shape(adversarial_logits)[:3])
+
+    def per_example_loss(self, clean_logits, adversarial_logits, labels=None):
+        return _log(masked_cross_entropy(adversarial_logits, self._targets(adversarial_logits)))
+
+    def target_hits(self, adversarial_logits):
+        """Per-pixel hits of the target map and their weights (0 where ignored)."""
+        targets = self._targets(adversarial_logits)
+        predictions = ops.cast(ops.argmax(adversarial_logits, axis=-1), "int32")
+        hits = ops.cast(ops.equal(predictions, targets), "float32")
+        return hits, ops.cast(ops.not_equal(targets, IGNORE_LABEL), "float32")
+
+    def get_config(self):
+        return {"target_map": self.target_map.tolist()}
+
+    def __repr__(self):
+        return f"SegmentationTargeted(target_map of shape {self.target_map.shape})"
+
+
+class SegmentationUntargeted(SegmentationObjective):
+    """``−log CE(k(x̂), y)``: push every pixel away from ``y`` (the paper's
+    non-targeted segmentation loss).
+
+    Args:
+        reference: "label" (y = the ground-truth map, as the paper; pixels
+            labelled 255 are ignored) or "prediction" (y = the victim's clean
+            prediction, for unlabelled data).
+    """
+
+    def __init__(self, reference="label"):
+        if reference not in ("label", "prediction"):
+            raise ValueError(f"reference must be 'label' or 'prediction', got {reference!r}")
+        self.reference = reference
+        self.needs_labels = reference == "label"
+
+    def per_example_loss(self, clean_logits, adversarial_logits, labels=None):
+        if self.reference == "label":
+            if labels is None:
+                raise ValueError("SegmentationUntargeted(reference='label') needs label maps")
+            reference = labels
+        else:
+            reference = ops.argmax(clean_logits, axis=-1)
+        return -_log(masked_cross_entropy(adversarial_logits, reference))
+
+    def get_config(self):
+        return {"reference": self.reference}
+
+
+SEGMENTATION_OBJECTIVES = {
+    "untargeted": SegmentationUntargeted,
+    "targeted": SegmentationTargeted,
+}
+
+
+def build_segmentation_objective(name, target_map=None):
+    """Builds the dense objective ``name``; ``target_map`` only for "targeted"."""
+    if name not in SEGMENTATION_OBJECTIVES:
+        raise ValueError(
+            f"segmentation victims support the objectives {sorted(SEGMENTATION_OBJECTIVES)}, "
+            f"got {name!r}"
+        )
+    if name == "targeted":
+        if target_map is None:
+            raise ValueError("the targeted objective on a segmenter needs --target-map")
+        return SegmentationTargeted(target_map)
+    if target_map is not None:
+        raise ValueError(f"--target-map only applies to --objective targeted, not {name!r}")
+    return SegmentationUntargeted()
