@@ -1,0 +1,132 @@
+"""The frozen-victim wrapper and the loader used by the programs."""
+
+import os
+
+import keras
+from keras import ops
+
+from keras_gap.victims.applications import APPLICATIONS
+from keras_gap.victims.applications import application_classifier
+from keras_gap.victims.segmenters import import_model_packages
+
+_LOG_FLOOR = 1e-12
+
+
+def _ends_in_softmax(model):
+    layer = model.layers[-1]
+    while isinstance(layer, keras.Model) and layer.layers:
+        layer = layer.layers[-1]
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    activation = getattr(layer, "activation", None)
+    return activation is keras.activations.softmax
+
+
+class Victim:
+    """A frozen classifier or segmenter: images in [0, 1] → class scores.
+
+    The wrapped model owns its preprocessing. It is frozen
+    (``trainable = False``) and always called with ``training=False``, so
+    neither its weights nor its batch-norm statistics ever change.
+
+    Args:
+        model: a Keras model with input ``(batch, H, W, C)`` and output
+            ``(batch, num_classes)`` (``task`` "classifier") or
+            ``(batch, H, W, num_classes)`` (``task`` "segmenter").
+        name: a short name used in metric names (defaults to ``model.name``).
+        output: "logits", "probabilities", or "auto" (probabilities when the
+            model ends in a softmax).
+    """
+
+    def __init__(self, model, name=None, output="auto"):
+        if not isinstance(model, keras.Model):
+            raise ValueError(f"a victim must be a keras.Model, got {type(model).__name__}")
+        if output not in ("auto", "logits", "probabilities"):
+            raise ValueError(
+                f"output must be 'auto', 'logits' or 'probabilities', got {output!r}"
+            )
+        dense = len(model.output_shape) == 4 and (
+            tuple(model.output_shape[1:3]) == tuple(model.input_shape[1:3])
+        )
+        if len(model.input_shape) != 4 or (len(model.output_shape) != 2 and not dense):
+            raise ValueError(
+                f"victim {model.name!r} must map (batch, H, W, C) images to "
+                f"(batch, classes) scores or (batch, H, W, classes) score maps; "
+                f"it maps {model.input_shape} to {model.output_shape}"
+            )
+        # "classifier": one score vector per image; "segmenter": one per pixel.
+        self.task = "segmenter" if dense else "classifier"
+        model.trainable = False
+        self.model = model
+        self.name = name or model.name
+        if output == "auto":
+            output = "probabilities" if _ends_in_softmax(model) else "logits"
+        self.output = output
+
+    @property
+    def input_shape(self):
+        return tuple(self.model.input_shape[1:])
+
+    @property
+    def num_classes(self):
+        return int(self.model.output_shape[-1])
+
+    def logits(self, images):
+        scores = self.model(images, training=False)
+        if self.output == "probabilities":
+            return ops.log(ops.clip(scores, _LOG_FLOOR, 1.0))
+        return scores
+
+    def __repr__(self):
+        return (
+            f"Victim(name={self.name!r}, input_shape={self.input_shape}, "
+            f"num_classes={self.num_classes}, output={self.output!r}, task={self.task!r})"
+        )
+
+
+UNSAFE_HINT = (
+    "; if you wrote this file yourself and trust it, pass --unsafe-deserialization "
+    "(it runs Python code stored in the file)"
+)
+
+
+def load_victim(spec, weights=None, input_shape=None, num_classes=1000, safe_mode=True):
+    """Loads the victim ``spec``: a ``.keras`` file or a Keras Applications name.
+
+    Args:
+        spec: path to a ``.keras`` classifier, or a key of ``APPLICATIONS``.
+        weights: for application names, "imagenet", None or a local
+            ``.weights.h5`` file.
+        input_shape: for application names, the image shape to build for.
+        num_classes: for application names, the head's class count.
+        safe_mode: Keras ``safe_mode`` for ``.keras`` files; ``False`` lets
+            ``Lambda`` layers run the Python code stored in the file.
+    """
+    spec = os.fspath(spec)
+    if spec in APPLICATIONS:
+        model = application_classifier(
+            spec, input_shape=input_shape, num_classes=num_classes, weights=weights
+        )
+        return Victim(model, name=spec)
+    if weights is not None:
+        raise ValueError(
+            f"--victim-weights only applies to Keras Applications names, not {spec!r}"
+        )
+    if os.path.isdir(spec):
+        raise ValueError(f"victim {spec!r} is a directory, expected a .keras file")
+    if not os.path.isfile(spec):
+        if spec.endswith(".keras"):
+            raise ValueError(f"victim file not found: {spec!r}")
+        raise ValueError(
+            f"unknown victim {spec!r}: give a .keras file or one of {sorted(APPLICATIONS)}"
+        )
+    import_model_packages(spec)  # registers keras-hub classes (DeepLabV3+)
+    try:
+        model = keras.saving.load_model(spec, safe_mode=safe_mode, compile=False)
+    except Exception as error:  # Keras raises many types for corrupt files.
+        hint = UNSAFE_HINT if safe_mode and "safe_mode" in str(error) else ""
+        raise ValueError(
+            f"victim {spec!r} is not a readable .keras model: {error}{hint}"
+        ) from None
+    name = os.path.splitext(os.path.basename(spec))[0]
+    return Victim(model, name=name)
