@@ -38,6 +38,10 @@ def export_parser():
                         help="directory to write into (default: %(default)s)")
     parser.add_argument("--name", default="gap",
                         help="model name, TF Serving's MODEL_NAME (default: %(default)s)")
+    parser.add_argument("--unsafe-deserialization", action="store_true",
+                        help="WARNING: lets the .keras file run the Python code stored "
+                             "in it (Lambda layers); only for files you trust. Default: "
+                             "Keras safe mode, which refuses such files")
     parser.add_argument("--version", type=POSITIVE_INT,
                         help="SavedModel version number (default: the next free one)")
     parser.add_argument("--format", nargs="+", choices=ARTIFACT_FORMATS,
@@ -54,7 +58,8 @@ def main(argv=None):
     arguments = export_parser().parse_args(argv)
     if arguments.version is not None and "savedmodel" not in arguments.formats:
         raise ValueError("--version applies to --format savedmodel only")
-    perturber = load_perturber(arguments.perturber)
+    perturber = load_perturber(
+        arguments.perturber, safe_mode=not arguments.unsafe_deserialization)
     for artifact_format in dict.fromkeys(arguments.formats):
         path = export_artifact(
             perturber, artifact_format, arguments.output, arguments.name, arguments.version

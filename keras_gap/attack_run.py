@@ -22,8 +22,14 @@ import numpy as np
 from keras_gap.artifacts import save_keras
 from keras_gap.artifacts import save_numpy
 from keras_gap.artifacts import write_json
+from keras_gap.cli import check_writable_directory
 from keras_gap.data import load_image_data
+from keras_gap.distribution import is_chief
 from keras_gap.distribution import make_strategy
+from keras_gap.distribution import multi_worker_trainer
+from keras_gap.distribution import remove_worker_directory
+from keras_gap.distribution import shard_by_data
+from keras_gap.distribution import worker_directory
 from keras_gap.evaluation import evaluate_classification
 from keras_gap.generators import build_generator
 from keras_gap.layers import projection_for_norm
@@ -74,6 +80,7 @@ class AttackConfig:
     strategy: str = "auto"
     output_dir: str = None
     eval_images: int = None
+    unsafe_deserialization: bool = False
 
     def default_output_dir(self):
         target = "" if self.target_class is None else f"_{self.target_class}"
@@ -110,6 +117,7 @@ def _check_output_dir(output_dir, resolved):
     """Refuses a directory holding another run; returns True to resume."""
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ValueError(f"output directory {output_dir!r} exists and is not a directory")
+    check_writable_directory(output_dir, "output directory")
     config_path = os.path.join(output_dir, "config.json")
     if not os.path.isfile(config_path):
         return False
@@ -172,6 +180,7 @@ def _load_victims(config, data_classes):
         victim = load_victim(
             spec, weights=config.victim_weights, input_shape=input_shape,
             num_classes=data_classes or 1000,
+            safe_mode=not config.unsafe_deserialization,
         )
         if any(d is None for d in victim.input_shape):
             raise ValueError(
@@ -219,6 +228,44 @@ def _summary(metrics, config, seconds):
     return "\n".join(lines)
 
 
+class NonFiniteLossError(ValueError):
+    """Training met a NaN or infinite loss and was stopped."""
+
+
+class _StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
+    """Stops at the first non-finite batch loss, or non-finite weights at an
+    epoch's end (the projection's clipping can hide NaN weights behind a
+    finite loss), by raising: neither the epoch's backup (which would save
+    poisoned weights; this callback runs first) nor the backup's clean-up at
+    the end of training runs, so the last good backup is kept."""
+
+    def __init__(self, backup_dir):
+        super().__init__()
+        self.backup_dir = backup_dir
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._stop(f"the loss became {float(loss)} at epoch {self.epoch + 1}, "
+                       f"step {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not all(np.all(np.isfinite(w)) for w in self.model.get_weights()):
+            self._stop(f"the generator's weights became non-finite in epoch {epoch + 1}")
+
+    def _stop(self, what):
+        kept = (f"the last good backup is kept in {self.backup_dir}"
+                if os.path.isdir(self.backup_dir) else "there was no backup yet")
+        raise NonFiniteLossError(
+            f"training stopped: {what}; lower --learning-rate or check the victims "
+            f"and data. No artifacts were written and {kept}"
+        )
+
+
 def run_attack(config, log=print, verbose=None, callbacks=()):
     """Trains, saves and evaluates one attack. Returns the metrics dict.
 
@@ -238,6 +285,9 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
         return metrics
     keras.utils.set_random_seed(resolved.seed)
     strategy = make_strategy(resolved.strategy)
+    chief = is_chief(strategy)
+    # Non-chief workers train and save like the chief, into a private folder.
+    write_dir = worker_directory(output_dir, strategy)
     with strategy.scope():
         victims = _load_victims(resolved, _class_count(resolved))
         image_shape = victims[0].input_shape
@@ -247,7 +297,10 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
             resolved.epsilon, seed=resolved.seed,
             **generator_settings(resolved, image_shape),
         )
-        trainer = GAPTrainer(perturber, victims, objective, resolved.loss_weights)
+        trainer_class = GAPTrainer
+        if resolved.strategy == "multi_worker":
+            trainer_class = multi_worker_trainer(GAPTrainer)
+        trainer = trainer_class(perturber, victims, objective, resolved.loss_weights)
         trainer.compile(
             keras.optimizers.Adam(learning_rate=resolved.learning_rate, beta_1=0.5)
         )
@@ -258,8 +311,9 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
     if victims[0].task == "segmenter":
         check_segmentation_data(victims[0], train)
     # Everything is validated: only now does the output directory get files.
-    os.makedirs(output_dir, exist_ok=True)
-    write_json(os.path.join(output_dir, "config.json"), resolved_dict)
+    os.makedirs(write_dir, exist_ok=True)
+    if chief:
+        write_json(os.path.join(output_dir, "config.json"), resolved_dict)
     if resuming:
         log(f"Resuming the run in {output_dir}")
     log(
@@ -269,17 +323,26 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
         f"({resolved.epochs} epochs x {resolved.steps_per_epoch} steps x "
         f"batch {resolved.batch_size}, {strategy.num_replicas_in_sync} replica(s))"
     )
+    backup_dir = os.path.join(write_dir, "backup")
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup")),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
+        _StopOnNonFiniteLoss(backup_dir),
+        # double_checkpoint: a kill while saving leaves the previous backup.
+        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
+        keras.callbacks.TensorBoard(os.path.join(write_dir, "logs")),
         *callbacks,
     ]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     start = time.perf_counter()
+    dataset = train.dataset(resolved.batch_size, shuffle_seed=resolved.seed, repeat=True)
+    if resolved.strategy == "multi_worker":
+        # Keras 3.15 cannot reduce (images, labels) batches across workers
+        # when it builds the model; these objectives need no labels anyway.
+        if objective.needs_labels:
+            raise ValueError(f"--strategy multi_worker does not support {objective!r}")
+        dataset = shard_by_data(dataset.map(lambda images, labels: images))
     history = trainer.fit(
-        train.dataset(resolved.batch_size, shuffle_seed=resolved.seed, repeat=True),
+        dataset,
         epochs=resolved.epochs, steps_per_epoch=resolved.steps_per_epoch,
         callbacks=callbacks, verbose=verbose, shuffle=False,
     )
@@ -291,6 +354,11 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
             "learning rate (no artifacts were written)"
         )
 
+    if not chief:
+        save_keras(perturber, os.path.join(write_dir, "perturber.keras"))
+        remove_worker_directory(write_dir, output_dir)
+        log(f"Worker finished after {seconds:.0f} s; the chief writes the artifacts")
+        return {}
     save_keras(perturber, os.path.join(output_dir, "perturber.keras"))
     if resolved.kind == "universal":
         delta = np.asarray(perturber.universal_perturbation())[0]

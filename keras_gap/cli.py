@@ -5,6 +5,7 @@ import fractions
 import math
 import os
 import sys
+import tempfile
 
 
 def parse_epsilon(text):
@@ -70,17 +71,37 @@ POSITIVE_INT = _argparse_type(positive_int)
 POSITIVE_FLOAT = _argparse_type(positive_float)
 
 
+def check_writable_directory(directory, label="directory"):
+    """Raises ``ValueError``, leaving nothing behind, when ``directory``
+    cannot be created or written (a file on its path, no permission, a
+    read-only disk)."""
+    ancestor = os.path.abspath(directory)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ValueError(f"{label} {directory!r} cannot be created: {ancestor!r} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"{label} {directory!r} is not writable ({ancestor!r}: {error.strerror or error})"
+        ) from None
+
+
 def quiet_tensorflow():
     """Hides TensorFlow's C++ start-up chatter unless the user asked for it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def run_program(main, argv=None):
-    """Runs ``main(argv)``; a ``ValueError`` becomes a one-line error, exit 2."""
+    """Runs ``main(argv)``; a ``ValueError`` or ``OSError`` (a file that cannot
+    be read or written) becomes a one-line error, exit 2."""
     try:
         return main(argv)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)

@@ -73,10 +73,16 @@ def attack_parser(kind, description):
     add("--seed", type=int, default=defaults.seed,
         help="seed of weights, pattern Z, shuffling and the noise floor (default: %(default)s)")
     add("--strategy", choices=STRATEGIES, default=defaults.strategy,
-        help="tf.distribute strategy; auto = MirroredStrategy with more than one GPU")
+        help="tf.distribute strategy; auto = MirroredStrategy with more than one GPU; "
+             "multi_worker = MultiWorkerMirroredStrategy over the machines in "
+             "TF_CONFIG (run the same command on each; the chief writes the artifacts)")
     add("--eval-images", type=POSITIVE_INT,
         help="evaluate on the first N test images only (default: the whole split)")
     add("--output-dir", help="where artifacts go (default: runs/<kind>_<objective>_<norm>_eps<ε>)")
+    add("--unsafe-deserialization", action="store_true",
+        help="WARNING: lets victim .keras files run the Python code stored in them "
+             "(Lambda layers); only for files you wrote or trust. Default: Keras "
+             "safe mode, which refuses such files")
     return parser
 
 

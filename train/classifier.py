@@ -6,11 +6,13 @@ model takes images in [0, 1] (any resizing, channel tiling and preprocessing
 is inside it) and returns logits.
 """
 
+import os
 import sys
 
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import check_writable_directory
 from keras_gap.cli import quiet_tensorflow
 from keras_gap.cli import run_program
 
@@ -36,6 +38,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="the .keras file to write")
     arguments = parser.parse_args(argv)
+    output = arguments.output
+    if os.path.isdir(output):
+        raise ValueError(f"--output {output!r} is a directory; give the .keras file to write")
+    if not output.endswith(".keras"):
+        raise ValueError(f"--output must end in .keras, got {output!r}")
+    check_writable_directory(os.path.dirname(os.path.abspath(output)), "--output folder")
     train_classifier(
         arguments.architecture, arguments.dataset, arguments.output,
         epochs=arguments.epochs, batch_size=arguments.batch_size,
