@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gap.objectives.classification import cross_entropy
+from keras_gap.objectives.segmentation import masked_cross_entropy
 
 NORMS = ("linf", "l2")
 OBJECTIVES = ("untargeted", "targeted", "least_likely")
@@ -41,16 +42,7 @@ class DenseCrossEntropy:
         self.ignore_label = int(ignore_label)
 
     def __call__(self, logits, references):
-        references = tf.cast(references, tf.int32)
-        valid = tf.not_equal(references, self.ignore_label)
-        safe_references = tf.where(valid, references, tf.zeros_like(references))
-        per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=safe_references, logits=logits
-        )
-        per_pixel = tf.where(valid, per_pixel, tf.zeros_like(per_pixel))
-        pixel_axes = tf.range(1, tf.rank(per_pixel))
-        counts = tf.reduce_sum(tf.cast(valid, per_pixel.dtype), axis=pixel_axes)
-        return tf.reduce_sum(per_pixel, axis=pixel_axes) / tf.maximum(counts, 1.0)
+        return masked_cross_entropy(logits, references, self.ignore_label)
 
     # Equal losses share one compiled attack (see ``compiled``).
     def __eq__(self, other):

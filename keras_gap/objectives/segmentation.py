@@ -16,13 +16,12 @@ IGNORE_LABEL = 255
 _CE_FLOOR = 1e-12
 
 
-def masked_cross_entropy(logits, label_maps):
-    """Mean cross-entropy per image over pixels whose label is not 255.
-
-    Images with no valid pixel get 0.
+def masked_cross_entropy(logits, label_maps, ignore_label=IGNORE_LABEL):
+    """Mean cross-entropy per image over pixels whose label is not
+    ``ignore_label``. Images with no valid pixel get 0.
     """
     label_maps = ops.cast(label_maps, "int32")
-    valid = ops.not_equal(label_maps, IGNORE_LABEL)
+    valid = ops.not_equal(label_maps, ignore_label)
     safe = ops.where(valid, label_maps, ops.zeros_like(label_maps))
     log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     picked = ops.take_along_axis(log_probabilities, safe[..., None], axis=-1)[..., 0]
