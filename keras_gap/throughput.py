@@ -1,0 +1,164 @@
+"""How fast a perturbation is made: one perturber forward pass vs one victim's.
+
+The paper's speed claim is that a GAP perturbation costs one forward pass of
+the generator, where iterative attacks (PGD, UAP) cost many forward and
+backward passes of the victim. ``measure_throughput`` times both on the
+machine it runs on: each model is compiled with ``tf.function``, called on a
+fixed batch of ``batch_size`` random images for ``warmup`` untimed batches,
+then for ``repeats`` timed batches; the median batch time gives images/s and
+ms/image. The perturber's time covers everything that turns a clean image
+into an adversarial one (generator, budget projection, clipping).
+"""
+
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import tensorflow as tf
+
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_WARMUP = 2
+DEFAULT_REPEATS = 5
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_description():
+    """The device TensorFlow runs the models on, in words."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = []
+        for gpu in gpus:
+            details = tf.config.experimental.get_device_details(gpu)
+            names.append(details.get("device_name", gpu.name))
+        return f"GPU {', '.join(names)}"
+    return f"CPU {_cpu_name()} ({os.cpu_count()} cores visible)"
+
+
+def time_forward(function, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEATS):
+    """Times ``function(images)`` compiled with ``tf.function``.
+
+    Returns ``{"batch_size", "seconds_per_batch", "images_per_second",
+    "ms_per_image", "warmup", "repeats"}``; the batch time is the median of
+    ``repeats`` timed calls made after ``warmup`` untimed ones (the first
+    of which traces and compiles).
+    """
+    if warmup < 1 or repeats < 1:
+        raise ValueError(f"warmup and repeats must be >= 1, got {warmup}, {repeats}")
+    compiled = tf.function(function)
+    images = tf.identity(tf.convert_to_tensor(images, tf.float32))
+    batch_size = int(images.shape[0])
+    for _ in range(warmup):
+        np.asarray(compiled(images))
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.asarray(compiled(images))  # waits for the result, on any device
+        seconds.append(time.perf_counter() - start)
+    batch_seconds = statistics.median(seconds)
+    return {
+        "batch_size": batch_size,
+        "seconds_per_batch": batch_seconds,
+        "images_per_second": batch_size / batch_seconds,
+        "ms_per_image": 1000.0 * batch_seconds / batch_size,
+        "warmup": int(warmup),
+        "repeats": int(repeats),
+    }
+
+
+def measure_throughput(perturbers, victims, batch_size=DEFAULT_BATCH_SIZE,
+                       warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEATS, seed=0):
+    """Times each perturber's forward pass next to each victim's.
+
+    Args:
+        perturbers: a perturber, or ``{label: perturber}`` for several
+            (labelled "perturber" when one is given).
+        victims: ``Victim``s taking the perturbers' image shape.
+        batch_size: images per timed call.
+        warmup, repeats: untimed and timed calls per model.
+        seed: seed of the random input images.
+
+    Returns:
+        ``{"device", "batch_size", "perturbers": {label: timing},
+        "victims": {name: timing}, "perturber_to_victim_ratio": {label:
+        {name: perturber ms / victim ms}}}``; each timing is
+        ``time_forward``'s plus "parameters".
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    if not isinstance(perturbers, dict):
+        perturbers = {"perturber": perturbers}
+    images = {}
+
+    def batch(image_shape):
+        if image_shape not in images:
+            shape = (int(batch_size),) + image_shape
+            images[image_shape] = np.random.default_rng(seed).uniform(
+                0.0, 1.0, shape).astype(np.float32)
+        return images[image_shape]
+
+    perturber_timings = {}
+    for label, perturber in perturbers.items():
+        timing = time_forward(lambda x, p=perturber: p(x, training=False),
+                              batch(tuple(perturber.image_shape)), warmup, repeats)
+        timing["parameters"] = int(perturber.count_params())
+        perturber_timings[label] = timing
+    victim_timings = {}
+    for victim in victims:
+        timing = time_forward(lambda x, model=victim.model: model(x, training=False),
+                              batch(tuple(victim.input_shape)), warmup, repeats)
+        timing["parameters"] = int(victim.model.count_params())
+        victim_timings[victim.name] = timing
+    return {
+        "device": device_description(),
+        "batch_size": int(batch_size),
+        "perturbers": perturber_timings,
+        "victims": victim_timings,
+        "perturber_to_victim_ratio": {
+            label: {name: p["ms_per_image"] / v["ms_per_image"]
+                    for name, v in victim_timings.items()}
+            for label, p in perturber_timings.items()
+        },
+    }
+
+
+def format_throughput(throughput):
+    """A Markdown table of a ``measure_throughput`` result, with its heading."""
+    perturbers = throughput["perturbers"]
+    victims = throughput["victims"]
+    any_timing = next(iter({**perturbers, **victims}.values()))
+    header = ["model", "parameters", "ms/image", "images/s"] + [
+        f"÷ {name} ms" for name in victims]
+    lines = [
+        f"Forward-pass speed at batch {throughput['batch_size']} on "
+        f"{throughput['device']} (median of {any_timing['repeats']} batches after "
+        f"{any_timing['warmup']} warm-up batches; ÷ column: how many victim forward "
+        "passes one perturbation costs):",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---|" + "---:|" * (len(header) - 1),
+    ]
+    for label, timing in perturbers.items():
+        ratios = throughput["perturber_to_victim_ratio"][label]
+        lines.append(
+            f"| {label} | {timing['parameters']:,} | {timing['ms_per_image']:.3f} | "
+            f"{timing['images_per_second']:,.0f} | "
+            + " | ".join(f"{ratios[name]:.2f}" for name in victims) + " |"
+        )
+    for name, timing in victims.items():
+        lines.append(
+            f"| victim {name} | {timing['parameters']:,} | {timing['ms_per_image']:.3f} | "
+            f"{timing['images_per_second']:,.0f} | " + " | ".join("" for _ in victims) + " |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,179 @@
+"""Evaluate trained GAP perturbers against any victims: ``python -m train.evaluate --help``.
+
+One perturber, against victims it may never have seen in training:
+
+    python -m train.evaluate --perturber RUN/perturber.keras --victim a.keras \\
+        --victim b.keras --dataset fashion_mnist [--split test] [--output FILE]
+
+The transfer table (the paper's Table 4) of several runs: rows are the
+victim(s) each run was trained on (from RUN/config.json), columns the
+victims evaluated on, cells the fooling rate; written as transfer.json,
+transfer.md and transfer.png into --output-dir:
+
+    python -m train.evaluate --transfer RUN1 RUN2 --victim a.keras --victim b.keras \\
+        --victim c.keras --output-dir runs/transfer
+
+Both also time one forward pass of each perturber (its generator) next to
+one forward pass of each victim, at --throughput-batch-size after warm-up,
+on this machine.
+"""
+
+import argparse
+import os
+import sys
+
+from keras_gap.cli import ArgumentParser
+from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import quiet_tensorflow
+from keras_gap.cli import run_program
+
+quiet_tensorflow()
+
+
+def _parser():
+    parser = ArgumentParser(prog="python -m train.evaluate", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--perturber", metavar="FILE",
+                      help="a perturber.keras written by train.universal or "
+                           "train.image_dependent")
+    what.add_argument("--transfer", nargs="+", metavar="RUN",
+                      help="run directories (each with config.json and perturber.keras) "
+                           "for the transfer table")
+    add("--victim", action="append", dest="victims", default=[], required=True,
+        metavar="VICTIM", help="victim to evaluate against, repeat for several: a .keras "
+                               "classifier taking images in [0, 1] or a Keras "
+                               "Applications name")
+    add("--dataset", default="fashion_mnist",
+        help="fashion_mnist, folder:PATH or tfds:NAME (default: %(default)s)")
+    add("--tfds-data-dir", help="TFDS data directory for tfds:NAME")
+    add("--split", choices=("train", "test"), default="test",
+        help="split to evaluate on (default: %(default)s)")
+    add("--target-class", type=int,
+        help="report target success for this class (default: the run's own, read "
+             "from config.json beside the perturber)")
+    add("--eval-images", type=POSITIVE_INT,
+        help="evaluate on the first N images only (default: the whole split)")
+    add("--batch-size", type=POSITIVE_INT, default=256,
+        help="evaluation batch size (default: %(default)s)")
+    add("--seed", type=int, default=0,
+        help="seed of the random-noise floor and timing images (default: %(default)s)")
+    add("--throughput-batch-size", type=POSITIVE_INT, default=256,
+        help="batch size of the speed measurement (default: %(default)s)")
+    add("--throughput-repeats", type=POSITIVE_INT, default=5,
+        help="timed batches per model, after 2 warm-up ones; the median counts "
+             "(default: %(default)s)")
+    add("--no-throughput", action="store_true", help="skip the speed measurement")
+    add("--output", metavar="FILE", help="also write every figure as JSON to FILE")
+    add("--output-dir", default=os.path.join("runs", "transfer"),
+        help="with --transfer: where transfer.json, transfer.md and transfer.png go "
+             "(default: %(default)s)")
+    return parser
+
+
+def _metrics_table(metrics, trained_on, target):
+    header = ["victim", "trained on it", "fooling", "random noise", "clean acc", "adv acc"]
+    if target:
+        header += ["target success", "excl. target"]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+    for name, m in metrics["victims"].items():
+        seen = "?" if trained_on is None else ("yes" if name in trained_on else "no")
+        cells = [m["fooling_rate"], m["random_noise_fooling_rate"], m["clean_accuracy"],
+                 m["adversarial_accuracy"]]
+        if target:
+            cells += [m["target_success_rate"], m["target_success_rate_excluding_target_class"]]
+        lines.append(f"| {name} | {seen} | " + " | ".join(f"{v:.4f}" for v in cells) + " |")
+    return "\n".join(lines)
+
+
+def _evaluate_one(arguments, log):
+    from keras_gap.data import load_image_data
+    from keras_gap.perturbers import load_perturber
+    from keras_gap.transfer import evaluate_perturber
+    from keras_gap.transfer import load_victims
+    from keras_gap.transfer import read_run_config
+    from keras_gap.transfer import victim_name
+
+    perturber = load_perturber(arguments.perturber)
+    config = read_run_config(os.path.dirname(os.path.abspath(arguments.perturber)))
+    trained_on = None if config is None else [victim_name(v) for v in config["victims"]]
+    target_class = arguments.target_class
+    if target_class is None and config is not None:
+        target_class = config.get("target_class")
+    data = load_image_data(arguments.dataset, arguments.split, perturber.image_shape,
+                           arguments.tfds_data_dir)
+    victims = load_victims(arguments.victims, perturber.image_shape, len(data.class_names))
+    metrics = evaluate_perturber(
+        perturber, victims, data, batch_size=arguments.batch_size,
+        limit=arguments.eval_images, seed=arguments.seed, target_class=target_class,
+    )
+    trained = "" if trained_on is None else f", trained on {' + '.join(trained_on)}"
+    log(f"{perturber.kind} perturber {arguments.perturber} ({perturber.norm} epsilon "
+        f"{perturber.epsilon:.4g}{trained}) on {metrics['num_images']} "
+        f"{arguments.dataset} {arguments.split} images")
+    log(f"max applied linf {metrics['linf']:.4f}, max applied l2 {metrics['l2']:.4f}")
+    log("")
+    log(_metrics_table(metrics, trained_on, target_class is not None))
+    result = {
+        "perturber": os.path.abspath(arguments.perturber), "kind": perturber.kind,
+        "norm": perturber.norm, "epsilon": float(perturber.epsilon),
+        "dataset": arguments.dataset, "split": arguments.split,
+        "trained_on": trained_on, "target_class": target_class, **metrics,
+    }
+    return result, {"perturber": perturber}, victims
+
+
+def _evaluate_transfer(arguments, log):
+    from keras_gap.transfer import load_run
+    from keras_gap.transfer import load_victims
+    from keras_gap.transfer import transfer_markdown
+    from keras_gap.transfer import transfer_table
+    from keras_gap.transfer import write_transfer
+
+    runs = [load_run(directory) for directory in arguments.transfer]
+    victims = load_victims(arguments.victims, runs[0].perturber.image_shape,
+                           num_classes=10 if arguments.dataset == "fashion_mnist" else 1000)
+    table = transfer_table(
+        runs, victims, dataset=arguments.dataset, split=arguments.split,
+        limit=arguments.eval_images, seed=arguments.seed, batch_size=arguments.batch_size,
+        tfds_data_dir=arguments.tfds_data_dir, log=log,
+    )
+    log("")
+    log(transfer_markdown(table))
+    paths = write_transfer(table, arguments.output_dir)
+    log("")
+    log(f"Wrote {', '.join(paths)}")
+    return table, {label: run.perturber for label, run in zip(table["rows"], runs)}, victims
+
+
+def main(argv=None, log=print):
+    from keras_gap.artifacts import write_json
+    from keras_gap.throughput import format_throughput
+    from keras_gap.throughput import measure_throughput
+
+    arguments = _parser().parse_args(argv)
+    if arguments.output and os.path.isdir(arguments.output):
+        raise ValueError(f"--output {arguments.output!r} is a directory; give a file name")
+    if arguments.perturber is not None:
+        result, perturbers, victims = _evaluate_one(arguments, log)
+    else:
+        result, perturbers, victims = _evaluate_transfer(arguments, log)
+    if not arguments.no_throughput:
+        throughput = measure_throughput(
+            perturbers, victims, batch_size=arguments.throughput_batch_size,
+            repeats=arguments.throughput_repeats, seed=arguments.seed,
+        )
+        result = {**result, "throughput": throughput}
+        log("")
+        log(format_throughput(throughput))
+    if arguments.output:
+        directory = os.path.dirname(os.path.abspath(arguments.output))
+        os.makedirs(directory, exist_ok=True)
+        write_json(arguments.output, result)
+        log(f"Wrote {arguments.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_program(main))
