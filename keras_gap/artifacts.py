@@ -31,6 +31,15 @@ def atomic_path(path):
             os.remove(temporary)
 
 
+def read_json(path):
+    """Reads a JSON file, with a ``ValueError`` naming it if it is not JSON."""
+    with open(path) as handle:
+        try:
+            return json.load(handle)
+        except json.JSONDecodeError:
+            raise ValueError(f"{os.fspath(path)!r} is not valid JSON") from None
+
+
 def write_json(path, payload):
     with atomic_path(path) as temporary:
         with open(temporary, "w") as handle:

@@ -10,7 +10,6 @@ resumes from ``backup/`` (Keras ``BackupAndRestore``).
 """
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -19,6 +18,7 @@ import time
 import keras
 import numpy as np
 
+from keras_gap.artifacts import read_json
 from keras_gap.artifacts import save_keras
 from keras_gap.artifacts import save_numpy
 from keras_gap.artifacts import write_json
@@ -121,11 +121,7 @@ def _check_output_dir(output_dir, resolved):
     config_path = os.path.join(output_dir, "config.json")
     if not os.path.isfile(config_path):
         return False
-    with open(config_path) as handle:
-        try:
-            existing = json.load(handle)
-        except json.JSONDecodeError:
-            raise ValueError(f"{config_path!r} is not valid JSON") from None
+    existing = read_json(config_path)
     if existing != resolved:
         differences = sorted(
             k for k in set(existing) | set(resolved) if existing.get(k) != resolved.get(k)
@@ -279,8 +275,7 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
     metrics_path = os.path.join(output_dir, "metrics.json")
     if resuming and os.path.isfile(metrics_path):
         log(f"{output_dir} already holds a finished run with this configuration:")
-        with open(metrics_path) as handle:
-            metrics = json.load(handle)
+        metrics = read_json(metrics_path)
         log(_summary(metrics, resolved, metrics.get("train_seconds", 0.0)))
         return metrics
     keras.utils.set_random_seed(resolved.seed)

@@ -32,6 +32,35 @@ def random_sign_noise(shape, norm, epsilon, seed):
     return epsilon / math.sqrt(per_image) * signs
 
 
+def perturbed_batches(perturber, data, batch_size, limit, seed, norms):
+    """Yields ``(images, labels, adversarial, noisy)`` for each batch of
+    ``data``: ``labels`` as NumPy, ``noisy`` the images plus the random sign
+    pattern of the same budget (one pattern for a universal perturber, one per
+    image otherwise). Fills ``norms`` with ``num_images`` and the largest
+    applied ``linf`` / ``l2``; raises ``ValueError`` if ``data`` is empty.
+    """
+    universal = perturber.kind == "universal"
+    norms.update(num_images=0, linf=0.0, l2=0.0)
+    if universal:
+        noise = random_sign_noise(
+            (1,) + perturber.image_shape, perturber.norm, perturber.epsilon, seed
+        )
+    for batch_index, (images, labels) in enumerate(data.dataset(batch_size, limit=limit)):
+        adversarial = perturber(images, training=False)
+        flat = tf.reshape(adversarial - images, (tf.shape(images)[0], -1))
+        norms["linf"] = max(norms["linf"], float(tf.reduce_max(tf.abs(flat))))
+        norms["l2"] = max(norms["l2"], float(tf.reduce_max(tf.norm(flat, axis=1))))
+        if not universal:
+            noise = random_sign_noise(
+                tuple(images.shape), perturber.norm, perturber.epsilon,
+                seed + batch_index + 1,
+            )
+        norms["num_images"] += int(images.shape[0])
+        yield images, labels.numpy(), adversarial, tf.clip_by_value(images + noise, 0.0, 1.0)
+    if norms["num_images"] == 0:
+        raise ValueError(f"no images to evaluate in {data.name} {data.split}")
+
+
 def _counts():
     return {"fooled": 0, "clean_correct": 0, "adversarial_correct": 0,
             "target_hit": 0, "target_hit_excluding": 0, "not_target": 0,
@@ -54,27 +83,10 @@ def evaluate_classification(perturber, victims, data, batch_size=256, limit=None
     Returns:
         ``{"num_images", "linf", "l2", "victims": {name: {metrics}}}``.
     """
-    universal = perturber.kind == "universal"
     counts = {v.name: _counts() for v in victims}
-    num_images, linf, l2 = 0, 0.0, 0.0
-    noise = None
-    if universal:
-        noise = random_sign_noise(
-            (1,) + perturber.image_shape, perturber.norm, perturber.epsilon, seed
-        )
-    for batch_index, (images, labels) in enumerate(data.dataset(batch_size, limit=limit)):
-        adversarial = perturber(images, training=False)
-        applied = adversarial - images
-        flat = tf.reshape(applied, (tf.shape(applied)[0], -1))
-        linf = max(linf, float(tf.reduce_max(tf.abs(flat))))
-        l2 = max(l2, float(tf.reduce_max(tf.norm(flat, axis=1))))
-        if not universal:
-            noise = random_sign_noise(
-                tuple(images.shape), perturber.norm, perturber.epsilon,
-                seed + batch_index + 1,
-            )
-        noisy = tf.clip_by_value(images + noise, 0.0, 1.0)
-        labels = labels.numpy()
+    norms = {}
+    for images, labels, adversarial, noisy in perturbed_batches(
+            perturber, data, batch_size, limit, seed, norms):
         for victim in victims:
             clean = np.argmax(victim.logits(images).numpy(), -1)
             adv = np.argmax(victim.logits(adversarial).numpy(), -1)
@@ -89,9 +101,7 @@ def evaluate_classification(perturber, victims, data, batch_size=256, limit=None
                 c["target_hit"] += int(np.sum(adv == target_class))
                 c["target_hit_excluding"] += int(np.sum((adv == target_class) & others))
                 c["not_target"] += int(np.sum(others))
-        num_images += len(labels)
-    if num_images == 0:
-        raise ValueError(f"no images to evaluate in {data.name} {data.split}")
+    num_images = norms["num_images"]
     results = {}
     for name, c in counts.items():
         metrics = {
@@ -106,4 +116,4 @@ def evaluate_classification(perturber, victims, data, batch_size=256, limit=None
                 c["target_hit_excluding"] / max(c["not_target"], 1)
             )
         results[name] = metrics
-    return {"num_images": num_images, "linf": linf, "l2": l2, "victims": results}
+    return {**norms, "victims": results}

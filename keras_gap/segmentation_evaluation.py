@@ -19,9 +19,8 @@ Metrics (as the original GAP segmentation code, ignore label 255 excluded):
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from keras_gap.evaluation import random_sign_noise
+from keras_gap.evaluation import perturbed_batches
 from keras_gap.objectives.segmentation import IGNORE_LABEL
 from keras_gap.objectives.segmentation import check_label_map
 
@@ -114,29 +113,14 @@ def evaluate_segmentation(perturber, victims, data, batch_size=32, limit=None,
 
     Returns ``{"num_images", "linf", "l2", "victims": {name: {metrics}}}``.
     """
-    universal = perturber.kind == "universal"
     num_classes = victims[0].num_classes
     zero = np.zeros((num_classes, num_classes), np.int64)
     state = {v.name: {"clean": zero.copy(), "adversarial": zero.copy(), "noise": zero.copy(),
                       "hits": 0, "clean_hits": 0, "noise_hits": 0, "counted": 0,
                       "changed": 0, "pixels": 0} for v in victims}
-    num_images, linf, l2 = 0, 0.0, 0.0
-    noise = None
-    if universal:
-        noise = random_sign_noise(
-            (1,) + perturber.image_shape, perturber.norm, perturber.epsilon, seed
-        )
-    for batch_index, (images, labels) in enumerate(data.dataset(batch_size, limit=limit)):
-        adversarial = perturber(images, training=False)
-        flat = tf.reshape(adversarial - images, (tf.shape(images)[0], -1))
-        linf = max(linf, float(tf.reduce_max(tf.abs(flat))))
-        l2 = max(l2, float(tf.reduce_max(tf.norm(flat, axis=1))))
-        if not universal:
-            noise = random_sign_noise(
-                tuple(images.shape), perturber.norm, perturber.epsilon, seed + batch_index + 1
-            )
-        noisy = tf.clip_by_value(images + noise, 0.0, 1.0)
-        labels = labels.numpy()
+    norms = {}
+    for images, labels, adversarial, noisy in perturbed_batches(
+            perturber, data, batch_size, limit, seed, norms):
         for victim in victims:
             clean = np.argmax(victim.logits(images).numpy(), -1)
             adv = np.argmax(victim.logits(adversarial).numpy(), -1)
@@ -153,9 +137,6 @@ def evaluate_segmentation(perturber, victims, data, batch_size=32, limit=None,
                 s["counted"] += counted
                 s["clean_hits"] += target_success(clean, target_map)[0]
                 s["noise_hits"] += target_success(noisy_prediction, target_map)[0]
-        num_images += len(labels)
-    if num_images == 0:
-        raise ValueError(f"no images to evaluate in {data.name} {data.split}")
     results = {}
     for name, s in state.items():
         metrics = {
@@ -173,8 +154,7 @@ def evaluate_segmentation(perturber, victims, data, batch_size=32, limit=None,
             metrics["clean_success_rate"] = s["clean_hits"] / counted
             metrics["random_noise_success_rate"] = s["noise_hits"] / counted
         results[name] = metrics
-    return {"task": "segmentation", "num_images": num_images, "linf": linf, "l2": l2,
-            "victims": results}
+    return {"task": "segmentation", **norms, "victims": results}
 
 
 def segmentation_summary(metrics, config, seconds):

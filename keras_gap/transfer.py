@@ -10,7 +10,6 @@ fooling rates. ``write_transfer`` saves it as ``transfer.json``,
 """
 
 import dataclasses
-import json
 import os
 
 import matplotlib
@@ -20,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_gap.artifacts import read_json
 from keras_gap.artifacts import atomic_path  # noqa: E402
 from keras_gap.artifacts import write_json  # noqa: E402
 from keras_gap.data import load_image_data  # noqa: E402
@@ -96,11 +96,7 @@ def read_run_config(directory):
     path = os.path.join(directory, "config.json")
     if not os.path.isfile(path):
         return None
-    with open(path) as handle:
-        try:
-            config = json.load(handle)
-        except json.JSONDecodeError:
-            raise ValueError(f"{path!r} is not valid JSON") from None
+    config = read_json(path)
     if not isinstance(config, dict) or not isinstance(config.get("victims"), list) or not (
             config["victims"]):
         raise ValueError(f"{path!r} names no victims: it is not a training run's config")

@@ -16,7 +16,6 @@ from keras_gap.perturbers import load_perturber
 from keras_gap.throughput import measure_throughput
 from keras_gap.transfer import evaluate_perturber
 from keras_gap.transfer import load_victims
-from keras_gap.transfer import transfer_table
 from train import evaluate
 from train import universal
 

@@ -21,6 +21,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from keras_gap.layers.budget_projection import check_epsilon
 from keras_gap.objectives.classification import cross_entropy
 from keras_gap.objectives.segmentation import masked_cross_entropy
 
@@ -59,13 +60,7 @@ def check_budget(norm, epsilon):
     """Returns ``epsilon`` as a float; raises ``ValueError`` for a bad budget."""
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {list(NORMS)}, got {norm!r}")
-    try:
-        value = float(epsilon)
-    except (TypeError, ValueError):
-        raise ValueError(f"epsilon must be a number, got {epsilon!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"epsilon must be finite and > 0, got {epsilon!r}")
-    return value
+    return check_epsilon(epsilon)
 
 
 def check_images(images):

@@ -15,7 +15,8 @@ from keras import ops
 _NORM_FLOOR = 1e-12
 
 
-def _check_epsilon(epsilon):
+def check_epsilon(epsilon):
+    """Returns ``epsilon`` as a float; raises ``ValueError`` unless finite and > 0."""
     try:
         value = float(epsilon)
     except (TypeError, ValueError):
@@ -30,7 +31,7 @@ class _BudgetProjection(keras.layers.Layer):
 
     def __init__(self, epsilon, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = _check_epsilon(epsilon)
+        self.epsilon = check_epsilon(epsilon)
 
     def norm(self, perturbation):
         raise NotImplementedError
