@@ -58,6 +58,12 @@ def _program(name):
         from train.image_dependent import main
     elif name == "classifier":
         from train.classifier import main
+    elif name == "segmenter":
+        from train.segmenter import main
+    elif name == "evaluate":
+        from train.evaluate import main
+    elif name == "benchmark":
+        from train.benchmark import main
     else:
         from export.savedmodel import main
     return main
@@ -105,6 +111,18 @@ CASES = [("universal", args, fragment) for args, fragment in ATTACK_CASES] + [
     ("classifier", ["--output", "m.keras", "--epochs", "abc"], "'abc'"),
     ("classifier", ["--output", "m.keras", "--architecture", "alexnet"], "'alexnet'"),
     ("classifier", ["--output", "m.keras", "--dataset", "imagenet"], "'imagenet'"),
+    ("segmenter", [], "--output"),
+    ("segmenter", ["--output", "s.keras", "--architecture", "unet3"], "'unet3'"),
+    ("segmenter", ["--output", "s.keras", "--backbone-weights", "{missing}"], "missing.keras"),
+    ("segmenter", ["--output", "s.keras", "--width", "0"], "'0'"),
+    ("segmenter", ["--output", "s.keras", "--dataset", "imagenet"], "imagenet"),
+    ("evaluate", ["--victim", "{victim}"], "--perturber"),
+    ("evaluate", ["--perturber", "{corrupt}", "--victim", "{victim}"], "corrupt.keras"),
+    ("evaluate", ["--perturber", "{victim}", "--victim", "{victim}"], "victim.keras"),
+    ("evaluate", ["--transfer", "{missing}", "--victim", "{victim}"], "missing.keras"),
+    ("benchmark", ["--victim", "{victim}", "--epsilons", "0.1,abc"], "'abc'"),
+    ("benchmark", ["--victim", "{victim}", "--epsilons", "0.1,0"], "'0'"),
+    ("benchmark", ["--victim", "{victim}", "--methods", "magic"], "'magic'"),
     ("savedmodel", [], "--perturber"),
     ("savedmodel", ["--perturber", "{missing}"], "missing.keras"),
     ("savedmodel", ["--perturber", "{folder}"], "folder.keras"),
