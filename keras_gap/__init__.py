@@ -16,6 +16,8 @@ from keras_gap.layers import LinfProjection
 from keras_gap.layers import ReflectionPadding2D
 from keras_gap.layers import projection_for_norm
 from keras_gap.objectives import LeastLikely
+from keras_gap.objectives import SegmentationTargeted
+from keras_gap.objectives import SegmentationUntargeted
 from keras_gap.objectives import Targeted
 from keras_gap.objectives import Untargeted
 from keras_gap.objectives import build_objective
@@ -35,6 +37,8 @@ __all__ = [
     "LeastLikely",
     "LinfProjection",
     "ReflectionPadding2D",
+    "SegmentationTargeted",
+    "SegmentationUntargeted",
     "Targeted",
     "UniversalPerturber",
     "Untargeted",
