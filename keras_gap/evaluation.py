@@ -61,6 +61,11 @@ def perturbed_batches(perturber, data, batch_size, limit, seed, norms):
         raise ValueError(f"no images to evaluate in {data.name} {data.split}")
 
 
+def predictions(victim, *batches):
+    """The victim's predicted classes (per image, or per pixel) for each batch."""
+    return [np.argmax(victim.logits(batch).numpy(), -1) for batch in batches]
+
+
 def _counts():
     return {"fooled": 0, "clean_correct": 0, "adversarial_correct": 0,
             "target_hit": 0, "target_hit_excluding": 0, "not_target": 0,
@@ -88,9 +93,7 @@ def evaluate_classification(perturber, victims, data, batch_size=256, limit=None
     for images, labels, adversarial, noisy in perturbed_batches(
             perturber, data, batch_size, limit, seed, norms):
         for victim in victims:
-            clean = np.argmax(victim.logits(images).numpy(), -1)
-            adv = np.argmax(victim.logits(adversarial).numpy(), -1)
-            noisy_prediction = np.argmax(victim.logits(noisy).numpy(), -1)
+            clean, adv, noisy_prediction = predictions(victim, images, adversarial, noisy)
             c = counts[victim.name]
             c["fooled"] += int(np.sum(adv != clean))
             c["clean_correct"] += int(np.sum(clean == labels))

@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from keras_gap.evaluation import perturbed_batches
+from keras_gap.evaluation import predictions
 from keras_gap.objectives.segmentation import IGNORE_LABEL
 from keras_gap.objectives.segmentation import check_label_map
 
@@ -122,9 +123,7 @@ def evaluate_segmentation(perturber, victims, data, batch_size=32, limit=None,
     for images, labels, adversarial, noisy in perturbed_batches(
             perturber, data, batch_size, limit, seed, norms):
         for victim in victims:
-            clean = np.argmax(victim.logits(images).numpy(), -1)
-            adv = np.argmax(victim.logits(adversarial).numpy(), -1)
-            noisy_prediction = np.argmax(victim.logits(noisy).numpy(), -1)
+            clean, adv, noisy_prediction = predictions(victim, images, adversarial, noisy)
             s = state[victim.name]
             s["clean"] += confusion_matrix(labels, clean, num_classes)
             s["adversarial"] += confusion_matrix(labels, adv, num_classes)

@@ -3,33 +3,17 @@
 import json
 import os
 
-import keras
 import pytest
 
 from keras_gap.benchmark import METHODS
 from keras_gap.benchmark import available_methods
-from keras_gap.data import load_image_data
 from train.benchmark import main
 
 
 @pytest.fixture(scope="module")
-def victim_path(tmp_path_factory):
-    """A tiny conv net trained one epoch on 3000 images, saved as .keras."""
-    train = load_image_data("fashion_mnist", "train")
-    images, labels = next(iter(train.dataset(3000)))
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10),
-    ], name="tiny")
-    model.compile(keras.optimizers.Adam(3e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(images, labels, batch_size=64, epochs=1, verbose=0)
-    path = tmp_path_factory.mktemp("victim") / "tiny.keras"
-    model.save(path)
-    return str(path)
+def victim_path(tiny_victim_path):
+    """The session's tiny conv net, saved as .keras."""
+    return tiny_victim_path
 
 
 def test_benchmark_writes_every_method_and_all_three_files(victim_path, tmp_path, capsys):
