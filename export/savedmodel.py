@@ -26,7 +26,7 @@ quiet_tensorflow()
 
 
 def export_parser():
-    from keras_gap.serving import ARTIFACT_FORMATS
+    from keras_gap.serving.export import ARTIFACT_FORMATS
 
     parser = ArgumentParser(
         prog="python -m export.savedmodel", description=__doc__,
@@ -53,7 +53,7 @@ def export_parser():
 
 def main(argv=None):
     from keras_gap.perturbers import load_perturber
-    from keras_gap.serving import export_artifact
+    from keras_gap.serving.export import export_artifact
 
     arguments = export_parser().parse_args(argv)
     if arguments.version is not None and "savedmodel" not in arguments.formats:

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from keras_gap.benchmark import METHODS
-from keras_gap.benchmark import available_methods
+from keras_gap.evaluation.benchmark import METHODS
+from keras_gap.evaluation.benchmark import available_methods
 from train.benchmark import main
 
 

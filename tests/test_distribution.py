@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from keras_gap.distribution import make_strategy
+from keras_gap.training.distribution import make_strategy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

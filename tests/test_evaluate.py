@@ -13,9 +13,9 @@ from conftest import tiny_classifier
 from conftest import train_briefly
 from keras_gap.data import load_image_data
 from keras_gap.perturbers import load_perturber
-from keras_gap.throughput import measure_throughput
-from keras_gap.transfer import evaluate_perturber
-from keras_gap.transfer import load_victims
+from keras_gap.evaluation.throughput import measure_throughput
+from keras_gap.evaluation.transfer import evaluate_perturber
+from keras_gap.evaluation.transfer import load_victims
 from train import evaluate
 from train import universal
 
@@ -106,7 +106,7 @@ def test_one_perturber_against_victims_with_speed_and_json(
 
 def test_throughput_counts_images_of_the_stated_batch(tiny_victim_model):
     from keras_gap import Victim
-    from keras_gap.attack_run import build_perturber
+    from keras_gap.training.attack_run import build_perturber
 
     perturber = build_perturber("image_dependent", "resnet", (28, 28, 1), "linf", 0.1,
                                 filters=4, num_residual_blocks=1)

@@ -25,10 +25,11 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from export.savedmodel import main as export_main
-from keras_gap import serving
-from keras_gap import serving_client
+from export import serving_client as client_program
+from keras_gap.serving import client as serving_client
+from keras_gap.serving import export as serving
 from keras_gap.artifacts import save_keras
-from keras_gap.attack_run import build_perturber
+from keras_gap.training.attack_run import build_perturber
 
 # kind -> (image shape, norm, epsilon)
 SETTINGS = {
@@ -341,7 +342,7 @@ def test_client_main_sends_an_image_file(exports, emulated_servers, tmp_path, ca
     clean = _as_uint8(_images("universal", count=1))[0]
     Image.fromarray(clean[..., 0]).save(tmp_path / "clean.png")
     output = tmp_path / "adversarial.png"
-    assert serving_client.main([
+    assert client_program.main([
         str(tmp_path / "clean.png"), str(output), "--grayscale",
         f"--{protocol}", emulated_servers[protocol],
     ]) == 0
@@ -355,7 +356,7 @@ def test_client_main_sends_an_image_file(exports, emulated_servers, tmp_path, ca
 def test_client_main_reports_server_errors(emulated_servers, tmp_path, protocol):
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "clean.png")
     with pytest.raises(ValueError, match="Servable not found"):
-        serving_client.main([str(tmp_path / "clean.png"), str(tmp_path / "out.png"),
+        client_program.main([str(tmp_path / "clean.png"), str(tmp_path / "out.png"),
                              "--grayscale", "--model", "other",
                              f"--{protocol}", emulated_servers[protocol]])
     assert not (tmp_path / "out.png").exists()

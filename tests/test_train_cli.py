@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gap.attack_run import AttackConfig
-from keras_gap.attack_run import run_attack
+from keras_gap.training.attack_run import AttackConfig
+from keras_gap.training.attack_run import run_attack
 from keras_gap.cli import parse_epsilon
 from train import universal
 

@@ -2,12 +2,12 @@
 
 import argparse
 
-from keras_gap.attack_run import AttackConfig
+from keras_gap.training.attack_run import AttackConfig
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import EPSILON
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.distribution import STRATEGIES
+from keras_gap.training.distribution import STRATEGIES
 from keras_gap.generators import GENERATORS
 from keras_gap.objectives import OBJECTIVES
 from keras_gap.victims import APPLICATIONS

@@ -25,9 +25,9 @@ def _comma_list(text):
 
 
 def main(argv=None):
-    from keras_gap.benchmark import BenchmarkConfig
-    from keras_gap.benchmark import run_benchmark
-    from keras_gap.victims.training import ensure_default_victim
+    from keras_gap.evaluation.benchmark import BenchmarkConfig
+    from keras_gap.evaluation.benchmark import run_benchmark
+    from keras_gap.training.victim_training import ensure_default_victim
 
     defaults = BenchmarkConfig(victim=None, output_dir=None)
     parser = ArgumentParser(prog="python -m train.benchmark", description=__doc__,

@@ -22,7 +22,7 @@ quiet_tensorflow()
 
 def main(argv=None):
     from keras_gap.victims import ARCHITECTURES
-    from keras_gap.victims.training import train_classifier
+    from keras_gap.training.victim_training import train_classifier
 
     parser = ArgumentParser(prog="python -m train.classifier", description=__doc__)
     parser.add_argument("--dataset", default="fashion_mnist",

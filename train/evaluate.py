@@ -90,10 +90,10 @@ def _metrics_table(metrics, trained_on, target):
 def _evaluate_one(arguments, log):
     from keras_gap.data import load_image_data
     from keras_gap.perturbers import load_perturber
-    from keras_gap.transfer import evaluate_perturber
-    from keras_gap.transfer import load_victims
-    from keras_gap.transfer import read_run_config
-    from keras_gap.transfer import victim_name
+    from keras_gap.evaluation.transfer import evaluate_perturber
+    from keras_gap.evaluation.transfer import load_victims
+    from keras_gap.evaluation.transfer import read_run_config
+    from keras_gap.evaluation.transfer import victim_name
 
     perturber = load_perturber(arguments.perturber)
     config = read_run_config(os.path.dirname(os.path.abspath(arguments.perturber)))
@@ -125,11 +125,11 @@ def _evaluate_one(arguments, log):
 
 
 def _evaluate_transfer(arguments, log):
-    from keras_gap.transfer import load_run
-    from keras_gap.transfer import load_victims
-    from keras_gap.transfer import transfer_markdown
-    from keras_gap.transfer import transfer_table
-    from keras_gap.transfer import write_transfer
+    from keras_gap.evaluation.transfer import load_run
+    from keras_gap.evaluation.transfer import load_victims
+    from keras_gap.evaluation.transfer import transfer_markdown
+    from keras_gap.evaluation.transfer import transfer_table
+    from keras_gap.evaluation.transfer import write_transfer
 
     runs = [load_run(directory) for directory in arguments.transfer]
     victims = load_victims(arguments.victims, runs[0].perturber.image_shape,
@@ -149,8 +149,8 @@ def _evaluate_transfer(arguments, log):
 
 def main(argv=None, log=print):
     from keras_gap.artifacts import write_json
-    from keras_gap.throughput import format_throughput
-    from keras_gap.throughput import measure_throughput
+    from keras_gap.evaluation.throughput import format_throughput
+    from keras_gap.evaluation.throughput import measure_throughput
 
     arguments = _parser().parse_args(argv)
     if arguments.output and os.path.isdir(arguments.output):

@@ -16,7 +16,7 @@ quiet_tensorflow()
 
 
 def main(argv=None):
-    from keras_gap.attack_run import run_attack
+    from keras_gap.training.attack_run import run_attack
     from train.attack_arguments import parse_attack_config
 
     config = parse_attack_config("image_dependent", __doc__, argv)

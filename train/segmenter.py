@@ -23,7 +23,7 @@ quiet_tensorflow()
 
 
 def main(argv=None):
-    from keras_gap.victims.segmenter_training import train_segmenter
+    from keras_gap.training.segmenter_training import train_segmenter
     from keras_gap.victims.segmenters import SEGMENTERS
 
     parser = ArgumentParser(prog="python -m train.segmenter", description=__doc__,

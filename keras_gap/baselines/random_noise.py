@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from keras_gap.baselines.gradient_attacks import check_budget
 from keras_gap.baselines.gradient_attacks import check_images
-from keras_gap.evaluation import random_sign_noise
+from keras_gap.evaluation.classification import random_sign_noise
 
 
 def random_noise(images, epsilon, norm="linf", universal=False, seed=0):

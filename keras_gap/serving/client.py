@@ -1,21 +1,13 @@
 """Requests for TF Serving hosting a perturber exported by ``export.savedmodel``.
 
-Send an image file to a running server and save the adversarial image it
-returns (signature ``serve_uint8``)::
-
-    python -m keras_gap.serving_client shirt.png adversarial.png
-    python -m keras_gap.serving_client shirt.png adversarial.png --grpc localhost:8500
-
-The image must have the model's height and width; ``--grayscale`` sends one
-channel. REST bodies follow TF Serving's ``:predict`` API (``instances`` row
+The program ``python -m export.serving_client`` uses it to send an image file
+to a running server. REST bodies follow TF Serving's ``:predict`` API (``instances`` row
 form or ``inputs`` columnar form); gRPC requests are the official
 ``tensorflow_serving.apis.predict_pb2.PredictRequest``. ``predict_locally``
 runs such a request through a loaded SavedModel's signature, without a server.
 """
 
-import argparse
 import json
-import sys
 import urllib.error
 import urllib.request
 
@@ -27,10 +19,8 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from keras_gap.artifacts import atomic_path
-from keras_gap.cli import POSITIVE_INT
-from keras_gap.cli import run_program
-from keras_gap.serving import INPUT_NAME
-from keras_gap.serving import SIGNATURE_OUTPUTS
+from keras_gap.serving.export import INPUT_NAME
+from keras_gap.serving.export import SIGNATURE_OUTPUTS
 
 REST_FORMS = ("instances", "inputs")
 REQUEST_DTYPES = (np.float32, np.uint8)
@@ -196,42 +186,3 @@ def load_image(path, grayscale=False):
     if grayscale:
         pixels = pixels[..., np.newaxis]
     return pixels[np.newaxis]
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m keras_gap.serving_client", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("image", help="image file (PNG, JPEG, ...) to perturb")
-    parser.add_argument("output", help="where to write the adversarial image (PNG)")
-    parser.add_argument("--rest", default="localhost:8501", metavar="HOST:PORT",
-                        help="TF Serving's REST address (default: %(default)s)")
-    parser.add_argument("--grpc", metavar="HOST:PORT",
-                        help="use gRPC at this address instead of REST (TF Serving: port 8500)")
-    parser.add_argument("--model", default="gap", help="model name (default: %(default)s)")
-    parser.add_argument("--version", type=POSITIVE_INT,
-                        help="model version (default: the latest the server loaded)")
-    parser.add_argument("--grayscale", action="store_true",
-                        help="send one channel, for 1-channel models such as Fashion-MNIST")
-    arguments = parser.parse_args(argv)
-
-    images = load_image(arguments.image, arguments.grayscale)
-    if arguments.grpc:
-        request = grpc_request(images, arguments.model, "serve_uint8", arguments.version)
-        outputs = parse_grpc_response(predict_grpc(arguments.grpc, request))
-    else:
-        url = rest_url(arguments.rest, arguments.model, arguments.version)
-        answer = post_rest(url, rest_body(images, "serve_uint8"))
-        outputs = parse_rest_response(answer, "serve_uint8")
-    adversarial = outputs["adversarial_images"][0]
-    with atomic_path(arguments.output) as temporary:
-        Image.fromarray(np.squeeze(adversarial, axis=-1) if arguments.grayscale
-                        else adversarial).save(temporary, format="PNG")
-    print(f"wrote {arguments.output} ({adversarial.shape[1]}x{adversarial.shape[0]} adversarial "
-          f"image from {arguments.grpc or url})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_program(main))

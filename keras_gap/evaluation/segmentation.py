@@ -20,8 +20,8 @@ import os
 
 import numpy as np
 
-from keras_gap.evaluation import perturbed_batches
-from keras_gap.evaluation import predictions
+from keras_gap.evaluation.classification import perturbed_batches
+from keras_gap.evaluation.classification import predictions
 from keras_gap.objectives.segmentation import IGNORE_LABEL
 from keras_gap.objectives.segmentation import check_label_map
 
@@ -185,7 +185,7 @@ def segmentation_summary(metrics, config, seconds):
 def save_segmentation_samples(perturber, victim, test, path, target_map=None, count=4):
     """``samples.png``: image, clean prediction, adversarial prediction (and the
     target map) as colour-coded label maps."""
-    from keras_gap.visualize import save_segmentation_samples_png
+    from keras_gap.reports.figures import save_segmentation_samples_png
 
     images, labels = next(iter(test.dataset(count)))
     adversarial = perturber(images, training=False)

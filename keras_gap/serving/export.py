@@ -27,7 +27,7 @@ import tensorflow as tf
 from keras_gap.artifacts import save_keras
 from keras_gap.artifacts import save_numpy
 from keras_gap.perturbers import Perturber
-from keras_gap.visualize import save_perturbation_png
+from keras_gap.reports.figures import save_perturbation_png
 
 INPUT_NAME = "images"
 # Output name -> dtype of each signature (the contract clients rely on).

@@ -26,14 +26,14 @@ import tensorflow as tf  # noqa: E402
 from keras_gap import baselines  # noqa: E402
 from keras_gap.artifacts import atomic_path  # noqa: E402
 from keras_gap.artifacts import write_json  # noqa: E402
-from keras_gap.attack_run import AttackConfig  # noqa: E402
-from keras_gap.attack_run import build_perturber  # noqa: E402
-from keras_gap.attack_run import generator_settings  # noqa: E402
+from keras_gap.training.attack_run import AttackConfig  # noqa: E402
+from keras_gap.training.attack_run import build_perturber  # noqa: E402
+from keras_gap.training.attack_run import generator_settings  # noqa: E402
 from keras_gap.baselines import art_reference  # noqa: E402
 from keras_gap.baselines.gradient_attacks import check_budget  # noqa: E402
 from keras_gap.data import load_image_data  # noqa: E402
 from keras_gap.objectives import Untargeted  # noqa: E402
-from keras_gap.trainer import GAPTrainer  # noqa: E402
+from keras_gap.training.gap_trainer import GAPTrainer  # noqa: E402
 from keras_gap.victims import load_victim  # noqa: E402
 
 METHODS = ("gap_universal", "gap_image_dependent", "uap", "fgsm", "pgd10", "random")

@@ -18,9 +18,9 @@ DEFAULT_SHAPES = {"fashion_scenes": (64, 128, 1)}
 
 def evaluate_segmenter(model, data, batch_size=32, limit=None):
     """``{"pixel_accuracy", "miou"}`` of ``model`` on ``data`` (ignore label excluded)."""
-    from keras_gap.segmentation_evaluation import confusion_matrix
-    from keras_gap.segmentation_evaluation import mean_iou
-    from keras_gap.segmentation_evaluation import pixel_accuracy
+    from keras_gap.evaluation.segmentation import confusion_matrix
+    from keras_gap.evaluation.segmentation import mean_iou
+    from keras_gap.evaluation.segmentation import pixel_accuracy
 
     num_classes = int(model.output_shape[-1])
     confusion = np.zeros((num_classes, num_classes), np.int64)

@@ -1,0 +1,1 @@
+"""Reports: the pictures and Markdown tables the programs write."""
