@@ -55,3 +55,21 @@ def save_numpy(path, array):
 def save_keras(model, path):
     with atomic_path(path) as temporary:
         model.save(temporary)
+
+
+def check_writable_directory(directory, label="directory"):
+    """Raises ``ValueError``, leaving nothing behind, when ``directory``
+    cannot be created or written (a file on its path, no permission, a
+    read-only disk)."""
+    ancestor = os.path.abspath(directory)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ValueError(f"{label} {directory!r} cannot be created: {ancestor!r} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"{label} {directory!r} is not writable ({ancestor!r}: {error.strerror or error})"
+        ) from None

@@ -5,7 +5,6 @@ import fractions
 import math
 import os
 import sys
-import tempfile
 
 
 def parse_epsilon(text):
@@ -69,24 +68,6 @@ def positive_float(text):
 EPSILON = _argparse_type(parse_epsilon)
 POSITIVE_INT = _argparse_type(positive_int)
 POSITIVE_FLOAT = _argparse_type(positive_float)
-
-
-def check_writable_directory(directory, label="directory"):
-    """Raises ``ValueError``, leaving nothing behind, when ``directory``
-    cannot be created or written (a file on its path, no permission, a
-    read-only disk)."""
-    ancestor = os.path.abspath(directory)
-    while not os.path.exists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        raise ValueError(f"{label} {directory!r} cannot be created: {ancestor!r} is a file")
-    try:
-        with tempfile.TemporaryFile(dir=ancestor):
-            pass
-    except OSError as error:
-        raise ValueError(
-            f"{label} {directory!r} is not writable ({ancestor!r}: {error.strerror or error})"
-        ) from None
 
 
 def quiet_tensorflow():

@@ -12,7 +12,7 @@ import sys
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.cli import check_writable_directory
+from keras_gap.artifacts import check_writable_directory
 from keras_gap.cli import quiet_tensorflow
 from keras_gap.cli import run_program
 

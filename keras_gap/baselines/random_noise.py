@@ -1,10 +1,22 @@
 """The random-noise floor: a ±ε sign pattern spending the whole budget."""
 
+import math
+
+import numpy as np
 import tensorflow as tf
 
 from keras_gap.baselines.gradient_attacks import check_budget
 from keras_gap.baselines.gradient_attacks import check_images
-from keras_gap.evaluation.classification import random_sign_noise
+
+
+def random_sign_noise(shape, norm, epsilon, seed):
+    """A ±1 pattern scaled to exactly the budget: ε (L∞) or ε/√n each (L2)."""
+    generator = np.random.default_rng(seed)
+    signs = generator.choice(np.array([-1.0, 1.0], np.float32), size=shape)
+    if norm == "linf":
+        return epsilon * signs
+    per_image = int(np.prod(shape[1:]))
+    return epsilon / math.sqrt(per_image) * signs
 
 
 def random_noise(images, epsilon, norm="linf", universal=False, seed=0):

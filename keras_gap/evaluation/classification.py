@@ -16,20 +16,10 @@ Metrics (as in the paper and the original code):
   (``x_adv − x``, after clipping), pixel units of [0, 1].
 """
 
-import math
-
 import numpy as np
 import tensorflow as tf
 
-
-def random_sign_noise(shape, norm, epsilon, seed):
-    """A ±1 pattern scaled to exactly the budget: ε (L∞) or ε/√n each (L2)."""
-    generator = np.random.default_rng(seed)
-    signs = generator.choice(np.array([-1.0, 1.0], np.float32), size=shape)
-    if norm == "linf":
-        return epsilon * signs
-    per_image = int(np.prod(shape[1:]))
-    return epsilon / math.sqrt(per_image) * signs
+from keras_gap.baselines.random_noise import random_sign_noise
 
 
 def perturbed_batches(perturber, data, batch_size, limit, seed, norms):

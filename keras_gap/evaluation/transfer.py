@@ -25,7 +25,7 @@ from keras_gap.artifacts import write_json  # noqa: E402
 from keras_gap.data import load_image_data  # noqa: E402
 from keras_gap.evaluation.classification import evaluate_classification  # noqa: E402
 from keras_gap.perturbers import load_perturber  # noqa: E402
-from keras_gap.training.gap_trainer import check_victims_agree  # noqa: E402
+from keras_gap.victims import check_victims_agree  # noqa: E402
 from keras_gap.victims import APPLICATIONS  # noqa: E402
 from keras_gap.victims import Victim  # noqa: E402
 from keras_gap.victims import load_victim  # noqa: E402

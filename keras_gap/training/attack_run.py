@@ -22,7 +22,7 @@ from keras_gap.artifacts import read_json
 from keras_gap.artifacts import save_keras
 from keras_gap.artifacts import save_numpy
 from keras_gap.artifacts import write_json
-from keras_gap.cli import check_writable_directory
+from keras_gap.artifacts import check_writable_directory
 from keras_gap.data import load_image_data
 from keras_gap.training.distribution import is_chief
 from keras_gap.training.distribution import make_strategy
@@ -43,7 +43,7 @@ from keras_gap.evaluation.segmentation import save_segmentation_samples
 from keras_gap.evaluation.segmentation import segmentation_summary
 from keras_gap.perturbers import UniversalPerturber
 from keras_gap.training.gap_trainer import GAPTrainer
-from keras_gap.training.gap_trainer import check_victims_agree
+from keras_gap.victims import check_victims_agree
 from keras_gap.victims import load_victim
 from keras_gap.training.victim_training import ensure_default_victim
 from keras_gap.reports.figures import save_perturbation_png
