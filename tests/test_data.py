@@ -1,3 +1,4 @@
+import functools
 import os
 
 import numpy as np
@@ -6,6 +7,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
 
 
@@ -45,20 +47,40 @@ def test_image_folder_with_imagenet_layout(tmp_path):
     _write_images(tmp_path / "train", ["n01", "n02"], 3)
     _write_images(tmp_path / "val", ["n01", "n02"], 2)
     train = load_image_data(f"folder:{tmp_path}", "train", image_shape=(32, 32, 3))
-    test = load_image_data(f"folder:{tmp_path}", "test", image_shape=(32, 32, 3))
-    assert (train.num_examples, test.num_examples) == (6, 4)
-    assert train.class_names == ["n01", "n02"]
-    images, labels = next(iter(test.dataset(10)))
+    held_out = load_image_data(f"folder:{tmp_path}", HELD_OUT, image_shape=(32, 32, 3))
+    assert (train.num_examples, held_out.num_examples) == (6, 4)
+    assert train.class_names == ["n01", "n02"] and held_out.split == "validation"
+    images, labels = next(iter(held_out.dataset(10)))
     assert images.shape == (4, 32, 32, 3)
     assert labels.numpy().tolist() == [0, 0, 1, 1]
     assert 0.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
+    # An explicit split is that split or an error naming the ones there are.
+    with pytest.raises(ValueError, match="no test split .*train, validation"):
+        load_image_data(f"folder:{tmp_path}", "test", image_shape=(32, 32, 3))
+
+
+def test_test_folder_is_used_only_when_asked_for(tmp_path):
+    _write_images(tmp_path / "train", ["a", "b"], 2)
+    _write_images(tmp_path / "validation", ["a", "b"], 1)
+    _write_images(tmp_path / "test", ["a", "b"], 3)
+    load = functools.partial(load_image_data, f"folder:{tmp_path}", image_shape=(8, 8, 3))
+    assert (load(split="test").num_examples, load(split="test").split) == (6, "test")
+    assert (load(split="validation").num_examples, load(split=HELD_OUT).num_examples) == (2, 2)
+
+
+def test_class_ids_agree_across_splits_when_one_lacks_a_class(tmp_path):
+    _write_images(tmp_path / "train", ["ant", "bee", "cat"], 1)
+    _write_images(tmp_path / "val", ["ant", "cat"], 1)
+    held_out = load_image_data(f"folder:{tmp_path}", HELD_OUT, image_shape=(8, 8, 3))
+    assert held_out.class_names == ["ant", "bee", "cat"]
+    assert [int(label) for _, label in held_out.make_dataset()] == [0, 2]
 
 
 def test_flat_image_folder_holds_out_every_fifth_image(tmp_path):
     _write_images(tmp_path, ["cat", "dog"], 10)
-    train = load_image_data(f"folder:{tmp_path}", "train", image_shape=(16, 16, 3))
-    test = load_image_data(f"folder:{tmp_path}", "test", image_shape=(16, 16, 3))
-    assert (train.num_examples, test.num_examples) == (16, 4)
+    load = functools.partial(load_image_data, f"folder:{tmp_path}", image_shape=(16, 16, 3))
+    assert [load(split=s).num_examples for s in ("train", "validation", "test", HELD_OUT)] == [
+        16, 4, 4, 4]
 
 
 class TinyImages(tfds.core.GeneratorBasedBuilder):
@@ -89,8 +111,10 @@ class TinyImages(tfds.core.GeneratorBasedBuilder):
 def test_tfds_source_reads_a_prepared_data_set(tmp_path):
     TinyImages(data_dir=str(tmp_path)).download_and_prepare()
     train = load_image_data("tfds:tiny_images", "train", (32, 32, 3), str(tmp_path))
-    test = load_image_data("tfds:tiny_images", "test", (32, 32, 3), str(tmp_path))
-    assert (train.num_examples, test.num_examples) == (6, 3)
+    test = load_image_data("tfds:tiny_images", HELD_OUT, (32, 32, 3), str(tmp_path))
+    assert (train.num_examples, test.num_examples) == (6, 3) and test.split == "validation"
+    with pytest.raises(ValueError, match="no test split"):
+        load_image_data("tfds:tiny_images", "test", (32, 32, 3), str(tmp_path))
     assert test.class_names == ["ant", "bee", "cat"]
     images, labels = next(iter(test.dataset(8)))
     assert images.shape == (3, 32, 32, 3) and sorted(labels.numpy().tolist()) == [0, 1, 2]
@@ -108,5 +132,8 @@ def test_unknown_data_sets_are_rejected(spec):
 
 
 def test_unknown_split_is_rejected():
-    with pytest.raises(ValueError, match="'validation'"):
+    with pytest.raises(ValueError, match="'val'"):
+        load_image_data("fashion_mnist", "val")
+    with pytest.raises(ValueError, match="fashion_mnist has no validation split"):
         load_image_data("fashion_mnist", "validation")
+    assert load_image_data("fashion_mnist", HELD_OUT).split == "test"

@@ -8,8 +8,13 @@ resized bilinearly and label maps with nearest neighbour to the victim's
 input shape (the original GAP code used 1024 × 512).
 """
 
+import os
+
 import numpy as np
 import tensorflow as tf
+from PIL import Image
+
+from keras_gap.data.image_data import resize_pair
 
 IGNORE_LABEL = 255
 
@@ -40,27 +45,56 @@ def to_train_ids(label_ids):
     return tf.gather(table, tf.cast(label_ids, tf.int32))
 
 
-def cityscapes_data(builder, tfds_split, split, spec, image_shape):
-    """``ImageData`` of (image in [0, 1], train-id map) from a TFDS builder whose
-    features are Cityscapes' ``image_left`` and ``segmentation_label``."""
-    from keras_gap.data.fashion_scenes import resize_pair
-    from keras_gap.data.image_data import ImageData
+def has_train_ids(label_map):
+    """Whether any pixel of a train-id map is labelled (not ``IGNORE_LABEL``)."""
+    return bool(np.any(np.asarray(label_map) != IGNORE_LABEL))
 
-    if image_shape is None:
-        raise ValueError(f"{spec} needs an image shape (taken from the victim)")
+
+def cityscapes_decoder(features, image_shape):
+    """``decode(example) -> (image in [0, 1], train-id map)`` for TFDS records
+    whose ``image_left`` and ``segmentation_label`` are still encoded."""
     image_shape = tuple(int(d) for d in image_shape)
+    image_feature = features["image_left"]
+    label_feature = features["segmentation_label"]
 
-    def make_dataset():
-        dataset = builder.as_dataset(split=tfds_split)
+    def decode(example):
+        image = tf.cast(image_feature.decode_example(example["image_left"]), tf.float32) / 255.0
+        label_ids = label_feature.decode_example(example["segmentation_label"])[..., 0]
+        return resize_pair(image, to_train_ids(label_ids), image_shape)
 
-        def convert(example):
-            image = tf.cast(example["image_left"], tf.float32) / 255.0
-            label_map = to_train_ids(example["segmentation_label"][..., 0])
-            return resize_pair(image, label_map, image_shape)
+    return decode
 
-        return dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
 
-    return ImageData(
-        spec, split, image_shape, list(CITYSCAPES_CLASSES),
-        builder.info.splits[tfds_split].num_examples, make_dataset,
-    )
+def cityscapes_target_map(path, shape=None):
+    """A train-id target map from a Cityscapes ``*_gtFine_labelIds.png``.
+
+    The paper's targeted segmentation attack moves every image's prediction
+    to one fixed ground truth (e.g. ``monchengladbach_000000_026602``). Its
+    labelIds become train ids (255 where Cityscapes does not evaluate), and
+    the map is resized with nearest neighbour to ``shape`` = ``(H, W)``
+    (the victim's output size, e.g. 512 x 1024) when given.
+    """
+    path = str(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"Cityscapes label map not found: {path!r}")
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("L", "P", "I", "I;16"):
+                raise ValueError(
+                    f"Cityscapes label map {path!r} is a {image.mode} image; give the "
+                    "single-channel *_gtFine_labelIds.png (not *_color.png)"
+                )
+            label_ids = np.asarray(image).astype(np.int64)
+    except OSError as error:
+        raise ValueError(f"Cityscapes label map {path!r} is not a readable image: {error}") from None
+    if label_ids.min() < 0 or label_ids.max() > 255:
+        raise ValueError(f"{path!r} holds values outside 0..255; it is not a labelIds map")
+    train_ids = train_id_table()[label_ids]
+    if not has_train_ids(train_ids):
+        raise ValueError(f"{path!r} has no pixel of the 19 evaluated Cityscapes classes")
+    if shape is not None and tuple(shape) != train_ids.shape:
+        resized = Image.fromarray(train_ids.astype(np.uint8), mode="L").resize(
+            (int(shape[1]), int(shape[0])), Image.NEAREST
+        )
+        train_ids = np.asarray(resized).astype(np.int32)
+    return train_ids.astype(np.int32)

@@ -15,6 +15,11 @@ import tensorflow as tf
 
 from keras_gap.data.fashion_mnist import FASHION_MNIST_CLASSES
 from keras_gap.data.fashion_mnist import load_fashion_mnist
+from keras_gap.data.examples import IndexedExamples
+from keras_gap.data.image_data import ImageData
+from keras_gap.data.image_data import resize_pair
+from keras_gap.data.splits import HELD_OUT
+from keras_gap.data.splits import TEST
 
 SCENE_SHAPE = (64, 128)
 SCENE_CLASSES = ["background", *FASHION_MNIST_CLASSES]
@@ -67,8 +72,10 @@ class FashionScenes:
 
 def fashion_scenes_data(split, image_shape=None, seed=0):
     """The ``fashion_scenes`` split as an ``ImageData`` of (image, label map)."""
-    from keras_gap.data.image_data import ImageData
-
+    if split == HELD_OUT:
+        split = TEST
+    if split not in _SPLIT_IDS:
+        raise ValueError(f"fashion_scenes has no {split} split (it has train, test)")
     scenes = FashionScenes(split, seed)
     native = SCENE_SHAPE + (1,)
     image_shape = tuple(image_shape or native)
@@ -81,37 +88,15 @@ def fashion_scenes_data(split, image_shape=None, seed=0):
         image, label_map = scenes.render(index)
         return image[..., None], label_map
 
-    def make_dataset():
-        def load(index):
-            image, label_map = tf.numpy_function(
-                render, [index], (tf.uint8, tf.int32), stateful=False
-            )
-            image = tf.cast(tf.reshape(image, native), tf.float32) / 255.0
-            label_map = tf.reshape(label_map, SCENE_SHAPE)
-            return resize_pair(image, label_map, image_shape)
-
-        return tf.data.Dataset.range(scenes.num_examples).map(
-            load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    def load(index):
+        image, label_map = tf.numpy_function(
+            render, [index], (tf.uint8, tf.int32), stateful=False
         )
+        image = tf.cast(tf.reshape(image, native), tf.float32) / 255.0
+        label_map = tf.reshape(label_map, SCENE_SHAPE)
+        return resize_pair(image, label_map, image_shape)
 
     return ImageData(
         "fashion_scenes", split, image_shape, list(SCENE_CLASSES),
-        scenes.num_examples, make_dataset,
+        IndexedExamples(scenes.num_examples, load),
     )
-
-
-def resize_pair(image, label_map, image_shape):
-    """Fits an image (bilinear) and its label map (nearest) to ``image_shape``;
-    grey images are tiled to RGB when three channels are asked for."""
-    height, width, channels = image_shape
-    if image.shape[-1] != channels:
-        if channels == 3:
-            image = tf.image.grayscale_to_rgb(image)
-        else:
-            image = tf.reduce_mean(image, axis=-1, keepdims=True)
-    if tuple(image.shape[:2]) != (height, width):
-        image = tf.clip_by_value(tf.image.resize(image, (height, width)), 0.0, 1.0)
-        label_map = tf.image.resize(
-            label_map[..., None], (height, width), method="nearest"
-        )[..., 0]
-    return image, tf.cast(label_map, tf.int32)
