@@ -9,6 +9,7 @@ networks this project trains for Fashion-MNIST.
 from keras_gap.victims.applications import APPLICATIONS
 from keras_gap.victims.applications import application_classifier
 from keras_gap.victims.classifiers import ARCHITECTURES
+from keras_gap.victims.checks import check_data_fits_victim
 from keras_gap.victims.checks import check_victims_agree
 from keras_gap.victims.classifiers import build_classifier
 from keras_gap.victims.victim import Victim
@@ -20,6 +21,7 @@ __all__ = [
     "Victim",
     "application_classifier",
     "build_classifier",
+    "check_data_fits_victim",
     "check_victims_agree",
     "load_victim",
 ]
