@@ -96,7 +96,7 @@ class TinyCityscapes(tfds.core.GeneratorBasedBuilder):
 
 def test_cityscapes_label_ids_become_train_ids(tmp_path):
     TinyCityscapes(data_dir=str(tmp_path)).download_and_prepare()
-    test = load_image_data("tfds:tiny_cityscapes", "test", (64, 128, 3), str(tmp_path))
+    test = load_image_data("tfds:tiny_cityscapes", "validation", (64, 128, 3), str(tmp_path))
     assert test.num_examples == 2 and len(test.class_names) == 19
     (images, maps), = test.dataset(2).take(1)
     assert images.shape == (2, 64, 128, 3) and maps.shape == (2, 64, 128)
