@@ -73,6 +73,15 @@ def test_every_epoch_is_a_fresh_permutation_of_every_file(folder):
     assert _stream(folder, 10, shuffle_seed=4)[0] != epochs[0]
 
 
+def test_each_iteration_of_a_finite_dataset_is_reshuffled(folder):
+    """Keras ``fit`` iterates a finite dataset anew every epoch."""
+    dataset = folder.dataset(200, shuffle_seed=3)
+    first, second = (_indices(images) for images, _ in (next(iter(dataset)), next(iter(dataset))))
+    assert sorted(first) == sorted(second) == list(range(200)) and first != second
+    again = _indices(next(iter(folder.dataset(200, shuffle_seed=3)))[0])
+    assert again == first
+
+
 def test_a_sample_is_seeded_and_spread_over_the_whole_split(folder):
     sample = folder.sample(20, seed=0)
     indices = _indices(np.concatenate([images for images, _ in sample.dataset(8)]))

@@ -33,17 +33,21 @@ def sample_indices(num_examples, count, seed=DEFAULT_SAMPLE_SEED):
 
 
 def _epoch_permutations(num_examples, seed, repeat):
-    """Indices ``0..num_examples-1`` in a fresh seeded order every epoch."""
-    epochs = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
+    """Indices ``0..num_examples-1`` in a fresh seeded order every epoch: each
+    repetition, and each new iteration of the dataset (as Keras ``fit`` does
+    every epoch), draws the next permutation seed."""
+    epoch_seeds = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
+    if not repeat:
+        epoch_seeds = epoch_seeds.take(1)
     seed = tf.constant(int(seed), tf.int64)
 
-    def permutation(epoch):
+    def permutation(epoch_seed):
         order = tf.random.experimental.stateless_shuffle(
-            tf.range(num_examples, dtype=tf.int64), seed=tf.stack([seed, epoch])
+            tf.range(num_examples, dtype=tf.int64), seed=tf.stack([seed, epoch_seed])
         )
         return tf.data.Dataset.from_tensor_slices(order)
 
-    return epochs.flat_map(permutation)
+    return epoch_seeds.flat_map(permutation)
 
 
 class IndexedExamples:
