@@ -29,7 +29,7 @@ from export import serving_client as client_program
 from keras_gap.serving import client as serving_client
 from keras_gap.serving import export as serving
 from keras_gap.artifacts import save_keras
-from keras_gap.training.attack_run import build_perturber
+from keras_gap.perturbers import build_perturber
 
 # kind -> (image shape, norm, epsilon)
 SETTINGS = {

@@ -2,16 +2,16 @@
 
 import argparse
 
-from keras_gap.training.attack_run import AttackConfig
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import EPSILON
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.training.distribution import STRATEGIES
 from keras_gap.generators import GENERATORS
+from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.objectives import OBJECTIVES
+from keras_gap.training.attack_config import AttackConfig
+from keras_gap.training.distribution import STRATEGIES
 from keras_gap.victims import APPLICATIONS
-
 
 
 def attack_parser(kind, description):
@@ -40,7 +40,7 @@ def attack_parser(kind, description):
     add("--image-size", type=POSITIVE_INT,
         help="side of the RGB images a Keras Applications victim is built for "
              "(default: the architecture's own, 224 or 299)")
-    add("--norm", choices=("linf", "l2"), default=defaults.norm,
+    add("--norm", choices=sorted(PROJECTIONS), default=defaults.norm,
         help="budget norm (default: %(default)s)")
     add("--epsilon", type=EPSILON, default=defaults.epsilon,
         help="budget in pixel units of [0, 1]; fractions allowed, e.g. 10/255 "
