@@ -15,8 +15,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_gap.data.image_data import resize_pair
-
-IGNORE_LABEL = 255
+from keras_gap.objectives.segmentation import IGNORE_LABEL
 
 CITYSCAPES_CLASSES = [
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
