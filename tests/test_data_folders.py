@@ -12,8 +12,8 @@ from PIL import Image
 
 from keras_gap.data import IMAGENET_WNIDS
 from keras_gap.data import load_image_data
+from keras_gap.tasks import task_for
 from keras_gap.victims import Victim
-from keras_gap.victims import check_data_fits_victim
 
 SHAPE = (16, 16, 3)
 
@@ -126,6 +126,10 @@ def _classifier(num_classes):
     return Victim(model)
 
 
+def check_data_fits_victim(data, victim):
+    task_for(victim).check_data(victim, data)
+
+
 def test_class_count_must_match_the_victim(tmp_path):
     for name in ("n01440764", "n15075141", "cat"):
         _write(str(tmp_path / "plain" / name / "0.png"), _image_bytes("PNG"))
@@ -141,5 +145,5 @@ def test_class_count_must_match_the_victim(tmp_path):
     with pytest.raises(ValueError, match="has 1000 classes but victim dense10 predicts 10"):
         check_data_fits_victim(imagenet, _classifier(10))
     scenes = load_image_data("fashion_scenes", "test", SHAPE)
-    with pytest.raises(ValueError, match="holds label maps"):
+    with pytest.raises(ValueError, match="yields label maps"):
         check_data_fits_victim(scenes, _classifier(11))

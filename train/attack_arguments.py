@@ -6,6 +6,7 @@ from keras_gap.cli import ArgumentParser
 from keras_gap.cli import EPSILON
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.generators import GENERATORS
 from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.objectives import OBJECTIVES
@@ -31,6 +32,12 @@ def _add_victim_and_data_flags(add, defaults):
              "or tfds:NAME (a prepared TFDS data set, e.g. tfds:imagenet2012); for "
              "segmentation victims fashion_scenes or tfds:cityscapes")
     add("--tfds-data-dir", help="TFDS data directory for tfds:NAME")
+    add("--split", choices=EXPLICIT_SPLITS, default=defaults.split,
+        help="split the finished perturber is evaluated on (default: validation where "
+             "the data set has one, as the paper reports, else test)")
+    add("--refuse-bad-images", action="store_true",
+        help="folder:PATH: stop with an error naming the files that are not readable "
+             "images (default: leave them out and report how many)")
     add("--image-size", type=POSITIVE_INT,
         help="side of the RGB images a Keras Applications victim is built for "
              "(default: the architecture's own, 224 or 299)")
@@ -47,11 +54,12 @@ def _add_attack_flags(add, defaults):
              "to each image's least-likely class; targeted: move to --target-class "
              "(default: %(default)s)")
     add("--target-class", type=int, help="class id for --objective targeted")
-    add("--target-map", metavar="PATH.png|scene:INDEX",
+    add("--target-map", metavar="PATH.png|scene:INDEX|cityscapes:PATH.png",
         help="segmentation victims, --objective targeted: one fixed label map to "
              "move every image's prediction to, a grey PNG of class ids (255 = "
-             "ignore) of the victim's output size, or the ground truth of test "
-             "image INDEX of --dataset")
+             "ignore) of the victim's output size, the ground truth of held-out "
+             "image INDEX of --dataset, or a Cityscapes *_gtFine_labelIds.png (its "
+             "labelIds become train ids, resized to the victim's output)")
     add("--generator", choices=sorted(GENERATORS), default=defaults.generator,
         help="generator architecture (default: %(default)s)")
     add("--generator-filters", type=POSITIVE_INT,
@@ -77,7 +85,8 @@ def _add_training_flags(add, defaults):
              "multi_worker = MultiWorkerMirroredStrategy over the machines in "
              "TF_CONFIG (run the same command on each; the chief writes the artifacts)")
     add("--eval-images", type=POSITIVE_INT,
-        help="evaluate on the first N test images only (default: the whole split)")
+        help="evaluate on a seeded random sample of N images of the split, the same "
+             "N images for every run (default: the whole split)")
     add("--output-dir", help="where artifacts go (default: runs/<kind>_<objective>_<norm>_eps<ε>)")
     add("--unsafe-deserialization", action="store_true",
         help="WARNING: lets victim .keras files run the Python code stored in them "

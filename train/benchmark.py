@@ -15,6 +15,7 @@ from keras_gap.cli import ArgumentParser
 from keras_gap.cli import parse_epsilon
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import run_program
+from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.evaluation.benchmark import BenchmarkConfig
 from keras_gap.evaluation.benchmark import run_benchmark
 from keras_gap.layers.budget_projection import PROJECTIONS
@@ -52,11 +53,16 @@ def main(argv=None):
     add("--generator-blocks", type=POSITIVE_INT,
         help="GAP generator residual blocks (default: 3 small / 6 large)")
     add("--uap-images", type=POSITIVE_INT, default=defaults.uap_images,
-        help="training images UAP (ours and ART's) learns from (default: %(default)s)")
+        help="training images UAP (ours and ART's) learns from, a seeded random sample "
+             "of the train split (default: %(default)s)")
     add("--uap-passes", type=POSITIVE_INT, default=defaults.uap_passes,
         help="passes of UAP over those images at most (default: %(default)s)")
     add("--eval-images", type=POSITIVE_INT, default=defaults.eval_images,
-        help="test images every method attacks (default: %(default)s)")
+        help="held-out images every method attacks: a seeded random sample of the "
+             "split, the same for every method (default: %(default)s)")
+    add("--split", choices=EXPLICIT_SPLITS, default=defaults.split,
+        help="split the methods attack (default: validation where the data set has "
+             "one, else test)")
     add("--eval-batch-size", type=POSITIVE_INT, default=defaults.eval_batch_size,
         help="batch size when attacking the test images (default: %(default)s)")
     add("--seed", type=int, default=defaults.seed, help="seed (default: %(default)s)")
@@ -72,6 +78,7 @@ def main(argv=None):
         batch_size=arguments.batch_size, generator_filters=arguments.generator_filters,
         generator_blocks=arguments.generator_blocks, uap_images=arguments.uap_images,
         uap_passes=arguments.uap_passes, eval_images=arguments.eval_images,
+        split=arguments.split,
         eval_batch_size=arguments.eval_batch_size, seed=arguments.seed,
     )
     run_benchmark(config)

@@ -30,7 +30,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=POSITIVE_INT, default=128)
     parser.add_argument("--learning-rate", type=POSITIVE_FLOAT, default=1e-3)
     parser.add_argument("--train-images", type=POSITIVE_INT,
-                        help="train on the first N training images only")
+                        help="train on a seeded random sample of N training images only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="the .keras file to write")
     arguments = parser.parse_args(argv)

@@ -3,7 +3,7 @@
 One perturber, against victims it may never have seen in training:
 
     python -m train.evaluate --perturber RUN/perturber.keras --victim a.keras \\
-        --victim b.keras --dataset fashion_mnist [--split test] [--output FILE]
+        --victim b.keras --dataset fashion_mnist [--split validation] [--output FILE]
 
 The transfer table (the paper's Table 4) of several runs: rows are the
 victim(s) each run was trained on (from RUN/config.json), columns the
@@ -26,6 +26,8 @@ from keras_gap.artifacts import write_json
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import run_program
+from keras_gap.data import EXPLICIT_SPLITS
+from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
 from keras_gap.evaluation.throughput import format_throughput
 from keras_gap.evaluation.throughput import measure_throughput
@@ -60,13 +62,18 @@ def _parser():
     add("--dataset", default="fashion_mnist",
         help="fashion_mnist, folder:PATH or tfds:NAME (default: %(default)s)")
     add("--tfds-data-dir", help="TFDS data directory for tfds:NAME")
-    add("--split", choices=("train", "test"), default="test",
-        help="split to evaluate on (default: %(default)s)")
+    add("--split", choices=EXPLICIT_SPLITS, default=HELD_OUT,
+        help="split to evaluate on (default: validation where the data set has one, "
+             "as the paper reports, else test)")
+    add("--refuse-bad-images", action="store_true",
+        help="folder:PATH: stop with an error naming the files that are not readable "
+             "images (default: leave them out and report how many)")
     add("--target-class", type=int,
         help="report target success for this class (default: the run's own, read "
              "from config.json beside the perturber)")
     add("--eval-images", type=POSITIVE_INT,
-        help="evaluate on the first N images only (default: the whole split)")
+        help="evaluate on a seeded random sample of N images of the split, the same "
+             "N images for every perturber and program (default: the whole split)")
     add("--batch-size", type=POSITIVE_INT,
         help="evaluation batch size (default: 256 images for classifiers, 32 for "
              "segmenters)")
@@ -93,7 +100,10 @@ def _evaluate_one(arguments, log):
     if target_class is None:
         target_class = config.get("target_class")
     data = load_image_data(arguments.dataset, arguments.split, perturber.image_shape,
-                           arguments.tfds_data_dir)
+                           arguments.tfds_data_dir,
+                           refuse_bad_files=arguments.refuse_bad_images)
+    if data.skipped_report():
+        log(data.skipped_report())
     victims = load_victims(arguments.victims, perturber.image_shape,
                            num_classes=application_head_classes(arguments.dataset))
     task = task_for(victims[0], target_class=target_class,
@@ -105,7 +115,7 @@ def _evaluate_one(arguments, log):
     trained = "" if trained_on is None else f", trained on {' + '.join(trained_on)}"
     log(f"{perturber.kind} perturber {arguments.perturber} ({perturber.norm} epsilon "
         f"{perturber.epsilon:.4g}{trained}) on {metrics['num_images']} "
-        f"{arguments.dataset} {arguments.split} images")
+        f"{arguments.dataset} {data.split} images")
     log(f"max applied linf {metrics['linf']:.4f}, max applied l2 {metrics['l2']:.4f}")
     log("")
     seen = {} if trained_on is None else {v.name: v.name in trained_on for v in victims}
@@ -113,7 +123,7 @@ def _evaluate_one(arguments, log):
     result = {
         "perturber": os.path.abspath(arguments.perturber), "kind": perturber.kind,
         "norm": perturber.norm, "epsilon": float(perturber.epsilon),
-        "dataset": arguments.dataset, "split": arguments.split,
+        "dataset": arguments.dataset, "split": data.split,
         "trained_on": trained_on, "target_class": target_class,
         "target_map": config.get("target_map"), **metrics,
     }
@@ -128,6 +138,7 @@ def _evaluate_transfer(arguments, log):
         runs, victims, dataset=arguments.dataset, split=arguments.split,
         limit=arguments.eval_images, seed=arguments.seed, batch_size=arguments.batch_size,
         tfds_data_dir=arguments.tfds_data_dir, log=log,
+        refuse_bad_files=arguments.refuse_bad_images,
     )
     log("")
     log(transfer_markdown(table))

@@ -48,7 +48,7 @@ def main(argv=None):
     add("--epochs", type=POSITIVE_INT, default=2)
     add("--batch-size", type=POSITIVE_INT, default=32)
     add("--learning-rate", type=POSITIVE_FLOAT, default=1e-3)
-    add("--train-images", type=POSITIVE_INT, help="train on the first N scenes only")
+    add("--train-images", type=POSITIVE_INT, help="train on a seeded random sample of N scenes only")
     add("--eval-images", type=POSITIVE_INT, default=500,
         help="test images for the reported accuracy and mIoU (default: %(default)s)")
     add("--seed", type=int, default=0)

@@ -40,11 +40,6 @@ class ImageData:
     def num_examples(self):
         return self.source.num_examples
 
-    @property
-    def has_label_maps(self):
-        """Whether labels are per-pixel maps (segmentation), not class ids."""
-        return self.make_dataset().element_spec[1].shape.rank == 2
-
     def make_dataset(self):
         """The unbatched examples in the split's own order."""
         return self.source.examples()

@@ -1,14 +1,21 @@
 """Target maps of targeted segmentation attacks (the paper's static target).
 
 A target map is an (H, W) label map of class ids, 255 marking pixels left
-free. It comes from a grey or palette PNG of class ids, or from the ground
-truth of one test scene (``scene:INDEX``).
+free. It comes from a grey or palette PNG of class ids, from the ground
+truth of one test scene (``scene:INDEX``), or from a Cityscapes
+``*_gtFine_labelIds.png`` (``cityscapes:PATH.png``, e.g. the paper's
+``monchengladbach_000000_026602``), whose labelIds become train ids and
+which is resized (nearest neighbour) to the victim's output.
 """
 
 import os
 
 import numpy as np
 from PIL import Image
+
+from keras_gap.data.cityscapes import cityscapes_target_map
+
+CITYSCAPES_PREFIX = "cityscapes:"
 
 
 def resolve_target_map_spec(spec):
@@ -19,15 +26,24 @@ def resolve_target_map_spec(spec):
     spec = str(spec)
     if spec.startswith("scene:"):
         return spec
+    if spec.startswith(CITYSCAPES_PREFIX):
+        path = spec[len(CITYSCAPES_PREFIX):]
+        if not os.path.isfile(path):
+            raise ValueError(f"Cityscapes label map not found: {path!r} (in --target-map {spec})")
+        return CITYSCAPES_PREFIX + os.path.abspath(path)
     if not os.path.isfile(spec):
         raise ValueError(f"target map not found: {spec!r} (give a .png file or scene:INDEX)")
     return os.path.abspath(spec)
 
 
-def load_target_map(spec, test_data=None):
-    """A target map from ``PATH.png`` (grey or palette PNG of class ids) or
-    ``scene:INDEX`` (the label map of test image INDEX)."""
+def load_target_map(spec, test_data=None, shape=None):
+    """A target map from ``PATH.png`` (grey or palette PNG of class ids),
+    ``scene:INDEX`` (the label map of test image INDEX) or
+    ``cityscapes:PATH.png`` (labelIds, resized to ``shape`` = (H, W) when
+    given)."""
     spec = str(spec)
+    if spec.startswith(CITYSCAPES_PREFIX):
+        return cityscapes_target_map(spec[len(CITYSCAPES_PREFIX):], shape)
     if spec.startswith("scene:"):
         try:
             index = int(spec[len("scene:"):])

@@ -2,7 +2,9 @@
 
 ``run_benchmark(BenchmarkConfig(...))`` is what ``python -m train.benchmark``
 calls. For every ε it builds each method (trains the GAP generators, runs
-UAP on training images), applies it to the same held-out test images, and
+UAP on training images), applies it to the same held-out images (a seeded
+random sample of ``eval_images`` from the whole ``split``; UAP's training
+images are such a sample of the train split), and
 measures the fooling rate (share of images whose prediction changes), the
 build time and the time to attack one image. It writes ``benchmark.json``
 (a list of rows), ``benchmark.md`` (a table) and ``benchmark.png`` (fooling
@@ -22,7 +24,9 @@ from keras_gap import baselines
 from keras_gap.artifacts import write_json
 from keras_gap.baselines import art_reference
 from keras_gap.baselines.gradient_attacks import check_budget
+from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
+from keras_gap.data.splits import check_split
 from keras_gap.perturbers import build_perturber
 from keras_gap.reports.figures import save_curves
 from keras_gap.reports.tables import format_table
@@ -42,6 +46,7 @@ class BenchmarkConfig:
     victim: str
     output_dir: str
     dataset: str = "fashion_mnist"
+    split: str = HELD_OUT
     epsilons: tuple = (0.02, 0.05, 0.1, 0.2)
     norm: str = "linf"
     methods: tuple = None  # None: every method, ART's too when installed
@@ -87,10 +92,12 @@ def _check_config(config):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name.replace('_', ' ')} must be an int >= 1, got {value!r}")
+    check_split(config.split)
     return epsilons, _resolve_methods(config.methods)
 
 
-def _first_images(data, count):
+def _sample_images(data, count):
+    """A seeded random sample of ``count`` images across ``data``, as arrays."""
     images, labels = [], []
     for batch_images, batch_labels in data.dataset(1000, limit=count):
         images.append(batch_images.numpy())
@@ -138,7 +145,7 @@ class _Bench:
 
     def training_images(self):
         if self.uap_images is None:
-            self.uap_images, _ = _first_images(self.train, self.config.uap_images)
+            self.uap_images, _ = _sample_images(self.train, self.config.uap_images)
         return self.uap_images
 
 
@@ -227,13 +234,14 @@ def run_benchmark(config, log=print):
             f"{victim.task} (attack it with train.universal or train.image_dependent)"
         )
     train = load_image_data(config.dataset, "train", victim.input_shape)
-    test = load_image_data(config.dataset, "test", victim.input_shape)
+    test = load_image_data(config.dataset, config.split, victim.input_shape)
     task = task_for(victim)
-    task.check_data(victim, train)
-    test_images, test_labels = _first_images(test, config.eval_images)
+    for data in (train, test):
+        task.check_data(victim, data)
+    test_images, test_labels = _sample_images(test, config.eval_images)
     bench = _Bench(config, victim, task, train, test_images)
     clean_accuracy = float(np.mean(bench.clean == test_labels))
-    log(f"Benchmark on {victim.name} ({len(test_images)} {config.dataset} test images, "
+    log(f"Benchmark on {victim.name} ({len(test_images)} {config.dataset} {test.split} images, "
         f"clean accuracy {clean_accuracy:.4f}), {config.norm} epsilons "
         f"{', '.join(f'{e:g}' for e in epsilons)}: {', '.join(methods)}")
     rows = []
@@ -249,7 +257,7 @@ def run_benchmark(config, log=print):
                 f"{fooling_rate:.3f}  build {build_seconds:6.1f} s  {ms_per_image:.3f} ms/image")
     os.makedirs(config.output_dir, exist_ok=True)
     description = (
-        f"Victim {victim.name}, {len(test_images)} {config.dataset} test images (clean "
+        f"Victim {victim.name}, {len(test_images)} {config.dataset} {test.split} images (clean "
         f"accuracy {clean_accuracy:.4f}), {config.norm} budget, untargeted. GAP: "
         f"{config.train_steps} training steps of batch {config.batch_size}; UAP: "
         f"{config.uap_images} training images, at most {config.uap_passes} passes."

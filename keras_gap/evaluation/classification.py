@@ -35,9 +35,10 @@ def evaluate_classification(perturber, victims, data, batch_size=256, limit=None
     Args:
         perturber: a trained perturber.
         victims: list of ``Victim``.
-        data: an ``ImageData`` split (use the held-out "test" split).
+        data: an ``ImageData`` split (the held-out split, ``HELD_OUT``).
         batch_size: evaluation batch size.
-        limit: evaluate only the first ``limit`` images.
+        limit: evaluate only a seeded random sample of ``limit`` images
+            (``ImageData.sample``).
         seed: seed of the random-noise floor.
         target_class: report target success rates for this class.
 

@@ -15,6 +15,7 @@ import os
 
 from keras_gap.artifacts import read_json
 from keras_gap.artifacts import write_json
+from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
 from keras_gap.perturbers import load_perturber
 from keras_gap.reports.figures import save_heat_map
@@ -132,15 +133,17 @@ def _run_row(run, label, victims, data, limit, seed, batch_size):
             [per_victim[name].get(task.target_metric) for name in columns], details)
 
 
-def transfer_table(runs, victims, dataset="fashion_mnist", split="test", limit=None,
-                   seed=0, batch_size=None, tfds_data_dir=None, log=None):
+def transfer_table(runs, victims, dataset="fashion_mnist", split=HELD_OUT, limit=None,
+                   seed=0, batch_size=None, tfds_data_dir=None, log=None,
+                   refuse_bad_files=False):
     """Evaluates every run's perturber against every victim.
 
     Args:
         runs: run directories or ``Run``s.
         victims: loaded ``Victim``s (``keras_gap.victims.load_victims``).
-        dataset, split, tfds_data_dir: the images (see ``load_image_data``).
-        limit: evaluate the first ``limit`` images only.
+        dataset, split, tfds_data_dir, refuse_bad_files: the images (see
+            ``load_image_data``); "split" in the table is the split used.
+        limit: evaluate a seeded random sample of ``limit`` images only.
         seed: seed of the random-noise floor.
         batch_size: evaluation batch size (default: the task's).
         log: called with a line per evaluated run.
@@ -166,7 +169,11 @@ def transfer_table(runs, victims, dataset="fashion_mnist", split="test", limit=N
     for label, run in zip(labels, runs):
         shape = tuple(run.perturber.image_shape)
         if shape not in data:
-            data[shape] = load_image_data(dataset, split, shape, tfds_data_dir)
+            data[shape] = load_image_data(dataset, split, shape, tfds_data_dir,
+                                          refuse_bad_files=refuse_bad_files)
+            table["split"] = data[shape].split
+            if data[shape].skipped_report() and log is not None:
+                log(data[shape].skipped_report())
         fooling, seen, target, details = _run_row(
             run, label, victims, data[shape], limit, seed, batch_size)
         for key, value in (("fooling_rate", fooling), ("seen", seen),

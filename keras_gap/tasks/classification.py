@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_gap.data import DEFAULT_SAMPLE_SEED
+from keras_gap.data import IMAGENET_WNIDS
 from keras_gap.evaluation.classification import evaluate_classification
 from keras_gap.objectives import build_objective
 from keras_gap.reports.figures import save_samples_png
@@ -34,12 +36,25 @@ class ClassificationTask(Task):
         return build_objective(name, self.target_class)
 
     def check_data(self, victim, data):
-        """Raises unless ``data`` yields one label per image."""
+        """Raises unless ``data`` yields one label per image, from exactly the
+        victim's classes: with fewer, a prediction names no class of the data
+        set; with more, labels point past the victim's outputs."""
         label_spec = data.make_dataset().element_spec[1]
         if label_spec.shape.rank != 0:
             raise ValueError(
                 f"{victim.name} is a classifier but {data.name} yields label maps; use a "
                 "classification data set (fashion_mnist, folder:PATH, tfds:NAME)"
+            )
+        classes = len(data.class_names)
+        if classes != victim.num_classes:
+            hint = ""
+            if victim.num_classes == len(IMAGENET_WNIDS):
+                hint = ("; a folder whose class folders are ImageNet WordNet ids "
+                        "(n01440764, ...) gets ImageNet's 1,000 class ids, whichever "
+                        "classes it holds")
+            raise ValueError(
+                f"{data.name} has {classes} classes but victim {victim.name} predicts "
+                f"{victim.num_classes}: its labels would not be the victim's classes{hint}"
             )
 
     def evaluate(self, perturber, victims, data, limit=None, seed=0, batch_size=256):
@@ -52,7 +67,8 @@ class ClassificationTask(Task):
     def save_samples(self, perturber, victim, data, path):
         """``samples.png``: clean / adversarial pairs titled with the victim's
         predicted class names (and the amplified per-image perturbation)."""
-        images, _ = next(iter(data.dataset(SAMPLE_COUNT)))
+        # The first images of a seeded shuffle: several classes, the same every run.
+        images, _ = next(iter(data.dataset(SAMPLE_COUNT, shuffle_seed=DEFAULT_SAMPLE_SEED)))
         adversarial = np.asarray(perturber(images, training=False))
         images = np.asarray(images)
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from keras_gap.data import DEFAULT_SAMPLE_SEED
 from keras_gap.data.target_maps import load_target_map
 from keras_gap.evaluation.segmentation import evaluate_segmentation
 from keras_gap.objectives import build_segmentation_objective
@@ -25,17 +26,20 @@ class SegmentationTask(Task):
 
     @classmethod
     def for_victim(cls, victim, target_class=None, target_map=None, test_data=None):
-        """Loads the ``target_map`` spec (``PATH.png`` or ``scene:INDEX`` of
-        ``test_data``) and checks it against the victim's output."""
+        """Loads the ``target_map`` spec (``PATH.png``, ``scene:INDEX`` of
+        ``test_data`` or ``cityscapes:PATH.png``) and checks it against the
+        victim's output."""
         if target_class is not None:
             raise ValueError(
-                f"{victim.name} is a segmenter: give --target-map PATH.png or scene:INDEX "
+                f"{victim.name} is a segmenter: give --target-map PATH.png, scene:INDEX or "
+                "cityscapes:PATH.png "
                 "instead of --target-class"
             )
         if target_map is not None:
             if test_data is not None:
                 cls().check_data(victim, test_data)
-            target_map = check_label_map(load_target_map(target_map, test_data),
+            target_map = check_label_map(load_target_map(target_map, test_data,
+                                                         victim.input_shape[:2]),
                                          victim.num_classes, victim.input_shape[:2])
         return cls(target_map)
 
@@ -67,7 +71,7 @@ class SegmentationTask(Task):
     def save_samples(self, perturber, victim, data, path):
         """``samples.png``: image, clean prediction, adversarial prediction (and
         the target map) as colour-coded label maps."""
-        images, labels = next(iter(data.dataset(SAMPLE_COUNT)))
+        images, labels = next(iter(data.dataset(SAMPLE_COUNT, shuffle_seed=DEFAULT_SAMPLE_SEED)))
         adversarial = perturber(images, training=False)
         clean = np.argmax(np.asarray(victim.logits(images)), -1)
         adversarial_predictions = np.argmax(np.asarray(victim.logits(adversarial)), -1)

@@ -10,6 +10,8 @@ import dataclasses
 import math
 import os
 
+from keras_gap.data import HELD_OUT
+from keras_gap.data.splits import check_split
 from keras_gap.data.target_maps import resolve_target_map_spec
 from keras_gap.layers import projection_for_norm
 from keras_gap.objectives import build_objective
@@ -27,6 +29,8 @@ class AttackConfig:
     loss_weights: list = None
     dataset: str = "fashion_mnist"
     tfds_data_dir: str = None
+    split: str = HELD_OUT
+    refuse_bad_images: bool = False
     image_size: int = None
     norm: str = "linf"
     epsilon: float = 0.1
@@ -104,6 +108,7 @@ def resolve_config(config, log=print):
     projection = projection_for_norm(resolved.norm, resolved.epsilon)
     resolved.epsilon = projection.epsilon
     _check_objective(resolved)
+    check_split(resolved.split)
     resolved.target_map = resolve_target_map_spec(resolved.target_map)
     _check_training_lengths(resolved)
     if not resolved.victims:

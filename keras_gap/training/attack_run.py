@@ -5,7 +5,7 @@
 write artifacts → ``task.evaluate`` → ``task.summary``, and writes into the
 output directory, in this order: ``config.json`` (first), TensorBoard
 ``logs/``, ``perturber.keras``, ``perturbation.npy`` / ``perturbation.png``
-(universal), ``samples.png`` and ``metrics.json`` (held-out test split).
+(universal), ``samples.png`` and ``metrics.json`` (the ``--split`` images).
 Every file is written under a temporary name and renamed. Re-running the
 same command resumes from ``backup/`` (Keras ``BackupAndRestore``).
 """
@@ -55,16 +55,17 @@ class Attack:
 
 
 def _load_victims_and_data(config):
-    """The victims, the train and test splits at the victims' image shape,
-    and the task with its target."""
+    """The victims, the train split and the evaluation split (``config.split``)
+    at the victims' image shape, and the task with its target."""
     image_shape = None if not config.image_size else (config.image_size, config.image_size, 3)
     victims = load_victims(config.victims, image_shape, weights=config.victim_weights,
                            num_classes=application_head_classes(config.dataset),
                            safe_mode=not config.unsafe_deserialization)
     check_victims_agree(victims)
     image_shape = victims[0].input_shape
-    train = load_image_data(config.dataset, "train", image_shape, config.tfds_data_dir)
-    test = load_image_data(config.dataset, "test", image_shape, config.tfds_data_dir)
+    train, test = (load_image_data(config.dataset, split, image_shape, config.tfds_data_dir,
+                                   refuse_bad_files=config.refuse_bad_images)
+                   for split in ("train", config.split))
     task = task_for(victims[0], target_class=config.target_class,
                     target_map=config.target_map, test_data=test)
     return victims, train, test, task
@@ -76,7 +77,8 @@ def build_attack(config):
     the distribution strategy's scope."""
     victims, train, test, task = _load_victims_and_data(config)
     image_shape = victims[0].input_shape
-    task.check_data(victims[0], train)
+    for data in (train, test):
+        task.check_data(victims[0], data)
     perturber = build_perturber(
         config.kind, config.generator, image_shape, config.norm, config.epsilon,
         seed=config.seed, **generator_settings(
@@ -133,17 +135,25 @@ def _write_artifacts(attack, config, seconds):
     metrics = attack.task.evaluate(perturber, victims, attack.test,
                                    limit=config.eval_images, seed=config.seed)
     primary = metrics["victims"][victims[0].name]
-    metrics = {**primary, **metrics, "train_seconds": seconds,
-               "train_images": config.train_images}
+    metrics = {**primary, **metrics, "split": attack.test.split, "train_seconds": seconds,
+               "train_images": config.train_images,
+               "skipped_files": {data.split: len(data.skipped_files)
+                                 for data in (attack.train, attack.test)}}
     write_json(os.path.join(output_dir, "metrics.json"), metrics)
     return metrics
+
+
+def _images_of(split):
+    """How the summary names the evaluated images, e.g. "held-out validation images"."""
+    split = split or "test"
+    return f"{'' if split == 'train' else 'held-out '}{split} images"
 
 
 def summary(task, config, metrics, seconds):
     """The lines printed at the end of a run."""
     return "\n".join([
         f"{config.kind} {config.objective} {task.attack_phrase}, {config.norm} epsilon "
-        f"{config.epsilon:.4g}, {metrics['num_images']} held-out test images, "
+        f"{config.epsilon:.4g}, {metrics['num_images']} {_images_of(metrics.get('split'))}, "
         f"trained in {seconds:.0f} s",
         f"max applied linf {metrics['linf']:.4f}, max applied l2 {metrics['l2']:.4f}",
         *task.summary(metrics),
@@ -190,6 +200,9 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
         write_json(os.path.join(output_dir, "config.json"), resolved)
     if resuming:
         log(f"Resuming the run in {output_dir}")
+    for data in (attack.train, attack.test):
+        if data.skipped_report():
+            log(data.skipped_report())
     log(_describe(attack, config, strategy))
     seconds = _fit(attack, config, write_dir, callbacks, verbose)
     if not chief:

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from keras_gap.artifacts import save_keras
+from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
 from keras_gap.evaluation.segmentation import confusion_matrix
 from keras_gap.evaluation.segmentation import mean_iou
@@ -45,7 +46,7 @@ def train_victim(model, loss, train, test, output, score, epochs=2, batch_size=1
         train, test: ``ImageData`` splits.
         output: the ``.keras`` file to write.
         score: ``score(model, test)`` → a dict of test scores.
-        limit: train on the first ``limit`` images only.
+        limit: train on a seeded random sample of ``limit`` images only.
         metrics: Keras metrics shown while training.
 
     Returns ``{**scores, "seconds", "parameters"}``.
@@ -94,7 +95,7 @@ def train_classifier(architecture, dataset, output, epochs=2, batch_size=128,
     _check_output(output, epochs, batch_size)
     keras.utils.set_random_seed(seed)
     train = load_image_data(dataset, "train")
-    test = load_image_data(dataset, "test", image_shape=train.image_shape)
+    test = load_image_data(dataset, HELD_OUT, image_shape=train.image_shape)
     model = build_classifier(architecture, train.image_shape, len(train.class_names))
     log(f"Training victim {architecture} ({model.count_params():,} parameters) "
         f"on {dataset} for {epochs} epoch(s)")
@@ -114,7 +115,7 @@ def train_segmenter(architecture, dataset, output, width=1.0, backbone_weights=N
     """Trains the segmenter ``architecture`` on ``dataset``'s train split and saves it.
 
     Returns ``{"test_pixel_accuracy", "test_miou", "seconds", "parameters"}``
-    (scored on the first ``eval_images`` test images). The saved model takes
+    (scored on a seeded random sample of ``eval_images`` held-out images). The saved model takes
     images in [0, 1] and returns per-pixel logits.
     """
     _check_output(output, epochs, batch_size)
@@ -123,7 +124,7 @@ def train_segmenter(architecture, dataset, output, width=1.0, backbone_weights=N
         raise ValueError(f"{dataset} needs --image-height and --image-width")
     keras.utils.set_random_seed(seed)
     train = load_image_data(dataset, "train", image_shape, tfds_data_dir)
-    test = load_image_data(dataset, "test", image_shape, tfds_data_dir)
+    test = load_image_data(dataset, HELD_OUT, image_shape, tfds_data_dir)
     if train.make_dataset().element_spec[1].shape.rank != 2:
         raise ValueError(f"{dataset} has no label maps; segmenters need a segmentation data set")
     model = build_segmenter(architecture, image_shape, len(train.class_names), width=width,
@@ -137,7 +138,7 @@ def train_segmenter(architecture, dataset, output, width=1.0, backbone_weights=N
         lambda trained, data: score_segmenter(trained, data, limit=eval_images),
         epochs, batch_size, learning_rate, seed, limit, verbose)
     log(f"Segmenter test pixel accuracy {result['test_pixel_accuracy']:.4f}, mIoU "
-        f"{result['test_miou']:.4f} (first {eval_images} test images) after "
+        f"{result['test_miou']:.4f} ({eval_images} sampled held-out images) after "
         f"{result['seconds']:.0f} s; saved to {output}")
     return result
 

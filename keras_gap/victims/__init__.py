@@ -11,7 +11,6 @@ them is ``keras_gap.training.victim_training``).
 
 from keras_gap.victims.applications import APPLICATIONS
 from keras_gap.victims.applications import application_classifier
-from keras_gap.victims.checks import check_data_fits_victim
 from keras_gap.victims.checks import check_victims_agree
 from keras_gap.victims.checks import check_victims_fit
 from keras_gap.victims.classifiers import ARCHITECTURES
@@ -29,7 +28,6 @@ __all__ = [
     "application_classifier",
     "application_head_classes",
     "build_classifier",
-    "check_data_fits_victim",
     "check_victims_agree",
     "check_victims_fit",
     "load_victim",

@@ -51,38 +51,3 @@ def check_victims_fit(victims, image_shape):
             )
     check_unique_names(victims)
 
-
-def check_data_fits_victim(data, victim):
-    """Raises ``ValueError`` unless ``data``'s labels are ``victim``'s outputs.
-
-    A classifier needs exactly its own number of classes: with fewer, a
-    prediction names no class of the data set (a run would train, then fail
-    drawing its samples); with more, labels point past the victim's outputs.
-    A segmenter needs label maps of at most its number of classes.
-    """
-    classes = len(data.class_names)
-    if victim.task == "segmenter":
-        if not data.has_label_maps:
-            raise ValueError(
-                f"{victim.name} is a segmenter but {data.name} has no label maps; use a "
-                "segmentation data set (fashion_scenes, tfds:cityscapes)"
-            )
-        if classes > victim.num_classes:
-            raise ValueError(
-                f"{data.name} has {classes} classes but segmenter {victim.name} "
-                f"predicts only {victim.num_classes}"
-            )
-        return
-    if data.has_label_maps:
-        raise ValueError(
-            f"{data.name} holds label maps (segmentation) but {victim.name} is a classifier"
-        )
-    if classes != victim.num_classes:
-        hint = ""
-        if victim.num_classes == 1000:
-            hint = ("; an ImageNet folder whose class folders are WordNet ids "
-                    "(n01440764, ...) gets ImageNet's 1,000 class ids whatever classes it holds")
-        raise ValueError(
-            f"{data.name} has {classes} classes but victim {victim.name} predicts "
-            f"{victim.num_classes}: its labels would not be the victim's classes{hint}"
-        )
