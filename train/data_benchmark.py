@@ -23,10 +23,9 @@ import time
 from keras_gap.artifacts import check_writable_directory
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.cli import quiet_tensorflow
 from keras_gap.cli import run_program
-
-quiet_tensorflow()
+from keras_gap.data import load_image_data
+from keras_gap.data.generated_folder import write_image_folder
 
 
 def _parser():
@@ -50,8 +49,6 @@ def _parser():
 
 
 def _make_folder(arguments):
-    from keras_gap.data.generated_folder import write_image_folder
-
     if os.path.exists(arguments.folder):
         return None
     names = [f"class{index:04d}" for index in range(arguments.make_classes)]
@@ -65,10 +62,10 @@ def _make_folder(arguments):
 
 def measure(folder, image_size, batch_size, batches, seed):
     """Loads and reads ``folder``'s training split; returns the figures."""
-    from keras_gap.data import load_image_data
-
     start = time.perf_counter()
     data = load_image_data(f"folder:{folder}", "train", (image_size, image_size, 3))
+    if data.skipped_report():
+        print(data.skipped_report())
     load_seconds = time.perf_counter() - start
     start = time.perf_counter()
     iterator = iter(data.dataset(batch_size, shuffle_seed=seed, repeat=True))

@@ -13,6 +13,7 @@ label maps is "unlabeled") is refused instead of being scored into 0 or NaN.
 """
 
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from keras_gap.data.cityscapes import CITYSCAPES_CLASSES
 from keras_gap.data.cityscapes import cityscapes_decoder
@@ -33,8 +34,6 @@ LABEL_PEEK = {"classification": 32, "segmentation": 2}
 
 
 def _prepared_builder(name, data_dir):
-    import tensorflow_datasets as tfds
-
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as error:  # TFDS raises its own types for unknown names.
@@ -97,8 +96,6 @@ def _check_labelled(source, task, class_count, where, split):
 
 def tfds_data(name, split, image_shape, data_dir=None):
     """``split`` of the prepared TFDS data set ``name`` as an ``ImageData``."""
-    import tensorflow_datasets as tfds
-
     if image_shape is None:
         raise ValueError(f"tfds:{name} needs an image shape (taken from the victim)")
     builder = _prepared_builder(name, data_dir)
