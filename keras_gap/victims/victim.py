@@ -43,6 +43,19 @@ def _without_softmax(layer, inputs):
     return outputs
 
 
+def _input_of_last_layer(model):
+    """The tensor ``model``'s graph feeds its last layer, and the graph's
+    inputs. A Sequential model is replayed on a fresh input, since a nested
+    model's ``input`` is its own, not the one it was called on."""
+    if isinstance(model, keras.Sequential):
+        inputs = keras.Input(model.input_shape[1:])
+        tensor = inputs
+        for layer in model.layers[:-1]:
+            tensor = layer(tensor)
+        return tensor, inputs
+    return model.layers[-1].input, model.inputs
+
+
 def logits_model(model):
     """A frozen model returning the scores ``model`` feeds its final softmax
     (a ``Softmax`` layer or a layer with ``activation="softmax"``, also
@@ -53,10 +66,10 @@ def logits_model(model):
     """
     if not model.layers or not _ends_in_softmax(model):
         return None
-    last = model.layers[-1]
     try:
-        outputs = _without_softmax(last, last.input)
-        logits = keras.Model(model.inputs, outputs, name=f"{model.name}_logits")
+        tensor, inputs = _input_of_last_layer(model)
+        outputs = _without_softmax(model.layers[-1], tensor)
+        logits = keras.Model(inputs, outputs, name=f"{model.name}_logits")
     except (ValueError, AttributeError, TypeError):
         return None
     logits.trainable = False
