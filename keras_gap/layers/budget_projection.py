@@ -111,24 +111,23 @@ class StraightThroughLinfProjection(_BudgetProjection):
         return _straight_through(ops.clip(total, 0.0, 1.0), total)
 
 
-PROJECTIONS = {
-    (cls.scaling_name, cls.norm_name): cls
-    for cls in (LinfProjection, L2Projection, StraightThroughLinfProjection)
-}
-NORMS = sorted({norm for _, norm in PROJECTIONS})
-SCALINGS = sorted({scaling for scaling, _ in PROJECTIONS})
+# {scaling: {norm: projection class}}; PROJECTIONS holds the default scaling's.
+SCALINGS = {}
+for _class in (LinfProjection, L2Projection, StraightThroughLinfProjection):
+    SCALINGS.setdefault(_class.scaling_name, {})[_class.norm_name] = _class
+PROJECTIONS = SCALINGS["detached"]
+DEFAULT_SCALING = "detached"
 
 
-def projection_for_norm(norm, epsilon, scaling="detached"):
+def projection_for_norm(norm, epsilon, scaling=DEFAULT_SCALING):
     """Returns the projection layer for ``norm`` ("linf" or "l2") and
     ``scaling`` ("detached" or "straight_through_2018", L∞ only)."""
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if norm not in PROJECTIONS:
+        raise ValueError(f"norm must be one of {sorted(PROJECTIONS)}, got {norm!r}")
     if scaling not in SCALINGS:
-        raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
-    if (scaling, norm) not in PROJECTIONS:
-        supported = sorted(n for s, n in PROJECTIONS if s == scaling)
+        raise ValueError(f"scaling must be one of {sorted(SCALINGS)}, got {scaling!r}")
+    if norm not in SCALINGS[scaling]:
         raise ValueError(
-            f"scaling {scaling!r} supports the norms {supported}, not {norm!r}"
+            f"scaling {scaling!r} supports the norms {sorted(SCALINGS[scaling])}, not {norm!r}"
         )
-    return PROJECTIONS[(scaling, norm)](epsilon)
+    return SCALINGS[scaling][norm](epsilon)

@@ -14,6 +14,7 @@ from keras_gap.objectives.classification import Objective
 from keras_gap.objectives.classification import Targeted
 from keras_gap.objectives.classification import Untargeted
 from keras_gap.objectives.cross_entropy import REDUCTIONS
+from keras_gap.objectives.cross_entropy import check_reduction
 from keras_gap.objectives.cross_entropy import log_cross_entropy
 from keras_gap.objectives.segmentation import SEGMENTATION_OBJECTIVES
 from keras_gap.objectives.segmentation import SegmentationTargeted
@@ -60,5 +61,6 @@ __all__ = [
     "Untargeted",
     "build_objective",
     "build_segmentation_objective",
+    "check_reduction",
     "log_cross_entropy",
 ]

@@ -12,6 +12,8 @@ import numpy as np
 from keras import ops
 
 from keras_gap.objectives.classification import LogCrossEntropyObjective
+from keras_gap.objectives.classification import Targeted
+from keras_gap.objectives.classification import Untargeted
 from keras_gap.objectives.cross_entropy import log_cross_entropy
 
 IGNORE_LABEL = 255
@@ -96,7 +98,9 @@ class SegmentationTargeted(SegmentationObjective):
     """
 
     targeted = True
-    default_reduction = "per_image"
+    # Same default as the classifier objective of the same name, so that
+    # the command line resolves --reduction before it loads the victim.
+    default_reduction = Targeted.default_reduction
 
     def __init__(self, target_map, reduction=None):
         super().__init__(reduction)
@@ -142,7 +146,7 @@ class SegmentationUntargeted(SegmentationObjective):
     """
 
     sign = -1.0
-    default_reduction = "per_image"
+    default_reduction = Untargeted.default_reduction
 
     def __init__(self, reference="label", reduction=None):
         if reference not in ("label", "prediction"):
