@@ -3,10 +3,12 @@ be set before TensorFlow initialises, which pytest's process has done already.
 
 Takes one SGD step on the same global batch with one device and with
 MirroredStrategy over two logical CPUs, and prints the largest difference of
-the generator weights after the step.
+the generator weights after the step. The first argument names the
+objective's reduction (default: the untargeted objective's own).
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -33,13 +35,14 @@ def step(strategy, images):
         victim = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(x)))
         perturber = build_perturber("image_dependent", "resnet", (28, 28, 1), "linf", 0.1,
                                     seed=0, filters=4, num_residual_blocks=1)
-        trainer = GAPTrainer(perturber, victim, Untargeted())
+        trainer = GAPTrainer(perturber, victim, Untargeted(reduction=REDUCTION))
         trainer.compile(keras.optimizers.SGD(learning_rate=1.0))
     before = [w.copy() for w in perturber.generator.get_weights()]
     trainer.fit(tf.data.Dataset.from_tensor_slices(images).batch(16), epochs=1, verbose=0)
     return [a - b for a, b in zip(perturber.generator.get_weights(), before)], strategy
 
 
+REDUCTION = sys.argv[1] if len(sys.argv) > 1 else None
 images = np.random.default_rng(0).random((16, 28, 28, 1)).astype(np.float32)
 single, _ = step(tf.distribute.get_strategy(), images)
 mirrored, strategy = step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), images)

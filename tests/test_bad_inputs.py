@@ -64,6 +64,8 @@ def _program(name):
         from train.evaluate import main
     elif name == "benchmark":
         from train.benchmark import main
+    elif name == "targeted_protocol":
+        from train.targeted_protocol import main
     else:
         from export.savedmodel import main
     return main
@@ -79,6 +81,8 @@ ATTACK_CASES = [
     (["--batch-size", "abc"], "'abc'"),
     (["--epochs", "0"], "'0'"),
     (["--norm", "l1"], "'l1'"),
+    (["--reduction", "mean"], "'mean'"),
+    (["--scaling", "straight_through_2018", "--norm", "l2"], "not 'l2'"),
     (["--victim", "alexnet"], "'alexnet'"),
     (["--victim", "{missing}"], "missing.keras"),
     (["--victim", "{corrupt}"], "corrupt.keras"),
@@ -123,6 +127,11 @@ CASES = [("universal", args, fragment) for args, fragment in ATTACK_CASES] + [
     ("benchmark", ["--victim", "{victim}", "--epsilons", "0.1,abc"], "'abc'"),
     ("benchmark", ["--victim", "{victim}", "--epsilons", "0.1,0"], "'0'"),
     ("benchmark", ["--victim", "{victim}", "--methods", "magic"], "'magic'"),
+    ("targeted_protocol", ["--classes", "11"], "got 11"),
+    ("targeted_protocol", ["--classes", "0"], "'0'"),
+    ("targeted_protocol", ["--reduction", "mean"], "'mean'"),
+    ("targeted_protocol", ["--victim", "{corrupt}"], "corrupt.keras"),
+    ("targeted_protocol", ["--output-dir", "{text}/run"], "notes.txt"),
     ("savedmodel", [], "--perturber"),
     ("savedmodel", ["--perturber", "{missing}"], "missing.keras"),
     ("savedmodel", ["--perturber", "{folder}"], "folder.keras"),
@@ -152,7 +161,7 @@ def test_bad_input_exits_2_with_one_clean_line(program, arguments, fragment, bad
     monkeypatch.setenv("KERAS_GAP_CACHE", str(tmp_path / "cache"))
     names = {**bad_files, "missing": str(tmp_path / "missing.keras")}
     argv = [a.format(**names) for a in arguments]
-    if program in ("universal", "image_dependent"):
+    if program in ("universal", "image_dependent", "targeted_protocol"):
         if "--victim" not in arguments or arguments[-1] in ("{five}", "{big}"):
             argv = ["--victim", bad_files["victim"], *argv]  # an ensemble for five/big
         if "--output-dir" not in arguments:

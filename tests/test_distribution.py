@@ -10,9 +10,12 @@ from keras_gap.training.distribution import make_strategy
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def test_mirrored_update_equals_the_single_device_update():
+# batch_mean couples the images of a batch: the replicas must see the
+# global batch's mean CE, not their own half's.
+@pytest.mark.parametrize("reduction", ["per_image", "batch_mean"])
+def test_mirrored_update_equals_the_single_device_update(reduction):
     result = subprocess.run(
-        [sys.executable, os.path.join(HERE, "mirrored_step.py")],
+        [sys.executable, os.path.join(HERE, "mirrored_step.py"), reduction],
         cwd=os.path.dirname(HERE), capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": os.path.dirname(HERE)},
     )

@@ -22,6 +22,7 @@ from export.savedmodel import main as export_main
 from keras_gap.serving import client as serving_client
 from keras_gap.serving import export as serving
 from keras_gap.artifacts import save_keras
+from keras_gap.perturbers import build_perturber
 from serving_helpers import KINDS
 from serving_helpers import SETTINGS
 from serving_helpers import as_uint8
@@ -238,3 +239,28 @@ def test_cli_refuses_bad_input(exports, tmp_path):
     with pytest.raises(ValueError, match="'png' needs a universal perturber"):
         export_main(["--perturber", str(tmp_path / "image_dependent.keras"),
                      "--output", str(tmp_path), "--format", "png"])
+
+
+def _op_types(function):
+    graph = function.graph.as_graph_def()
+    types = {node.op for node in graph.node}
+    for library_function in graph.library.function:
+        types |= {node.op for node in library_function.node_def}
+    return types
+
+
+def test_straight_through_scaling_exports_with_stock_ops(tmp_path):
+    perturber = build_perturber("universal", "resnet", (16, 16, 3), "linf", 0.05, seed=0,
+                                scaling="straight_through_2018", filters=4,
+                                num_residual_blocks=1)
+    perturber(np.zeros((1, 16, 16, 3), np.float32))
+    loaded = tf.saved_model.load(
+        serving.export_savedmodel(perturber, tmp_path, "straight_through"))
+    images = np.random.default_rng(2).random((3, 16, 16, 3)).astype(np.float32)
+    serve = loaded.signatures["serving_default"]
+    outputs = serve(images=tf.constant(images))
+    np.testing.assert_allclose(outputs["adversarial_images"], perturber(images), atol=1e-5)
+    per_channel = np.abs(outputs["perturbations"].numpy()).max(axis=(1, 2))
+    np.testing.assert_allclose(per_channel, 0.05, rtol=1e-4)  # every channel at the budget
+    types = _op_types(serve)
+    assert [op for op in sorted(types) if not hasattr(tf.raw_ops, op)] == []

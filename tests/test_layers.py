@@ -7,7 +7,11 @@ from keras_gap.layers import ImagenetPreprocessing
 from keras_gap.layers import L2Projection
 from keras_gap.layers import LinfProjection
 from keras_gap.layers import ReflectionPadding2D
+from keras_gap.layers import StraightThroughLinfProjection
 from keras_gap.layers import projection_for_norm
+from keras_gap.perturbers import ImageDependentPerturber
+from keras_gap.perturbers import load_perturber
+from keras_gap.generators import build_generator
 
 
 def _random_perturbations(seed=0, shape=(16, 12, 10, 3)):
@@ -76,8 +80,74 @@ def test_projection_for_norm_rejects_unknown_norm():
         projection_for_norm("l3", 0.1)
 
 
+def test_projection_for_norm_picks_the_scaling():
+    assert type(projection_for_norm("linf", 0.1)) is LinfProjection
+    chosen = projection_for_norm("linf", 0.1, "straight_through_2018")
+    assert type(chosen) is StraightThroughLinfProjection
+    with pytest.raises(ValueError, match="'sigmoid'"):
+        projection_for_norm("linf", 0.1, "sigmoid")
+    with pytest.raises(ValueError, match="supports the norms \\['linf'\\], not 'l2'"):
+        projection_for_norm("l2", 0.1, "straight_through_2018")
+
+
+@pytest.mark.parametrize("epsilon", [1e-3, 0.1, 0.5])
+def test_straight_through_projection_bounds_every_image_and_channel(epsilon):
+    delta = _random_perturbations(4)
+    delta[..., 1] *= 0.01  # channels of one image far apart in size
+    out = StraightThroughLinfProjection(epsilon)(delta).numpy()
+    norms = np.abs(out).max(axis=(1, 2))  # (images, channels)
+    original = np.abs(delta).max(axis=(1, 2))
+    assert np.all(norms <= epsilon + 1e-6)
+    inside = original <= epsilon
+    np.testing.assert_allclose(norms[~inside], epsilon, rtol=1e-5)
+    for image, channel in zip(*np.nonzero(inside)):
+        np.testing.assert_array_equal(out[image, ..., channel], delta[image, ..., channel])
+
+
+def _gradient(function, value, weights):
+    value = tf.constant(value)
+    with tf.GradientTape() as tape:
+        tape.watch(value)
+        out = tf.reduce_sum(function(value) * weights)
+    return tape.gradient(out, value).numpy()
+
+
+def test_straight_through_gradients_pass_the_scale_and_the_clip_unchanged():
+    delta = _random_perturbations(5, shape=(4, 6, 6, 3))
+    weights = np.random.default_rng(6).standard_normal(delta.shape).astype(np.float32)
+    through = StraightThroughLinfProjection(0.05)
+    np.testing.assert_allclose(_gradient(through, delta, weights), weights, rtol=1e-6)
+    # The detached scaling multiplies the gradient by the (constant) scale.
+    detached = _gradient(LinfProjection(0.05), delta, weights)
+    scale = np.minimum(1.0, 0.05 / np.abs(delta).max(axis=(1, 2, 3), keepdims=True))
+    np.testing.assert_allclose(detached, weights * scale, rtol=1e-5)
+    images = np.full(delta.shape, 0.98, np.float32)  # x + δ leaves [0, 1] often
+    clipped = _gradient(lambda d: through.add_to(images, d), delta, weights)
+    np.testing.assert_allclose(clipped, weights, rtol=1e-6)
+    stopped = _gradient(lambda d: LinfProjection(0.05).add_to(images, d), delta, weights)
+    outside = (images + delta > 1) | (images + delta < 0)
+    assert outside.any() and np.all(stopped[outside] == 0)
+    for layer in (through, LinfProjection(0.05)):  # values identical, inside [0, 1]
+        adversarial = layer.add_to(images, delta).numpy()
+        np.testing.assert_array_equal(adversarial, np.clip(images + delta, 0.0, 1.0))
+
+
+def test_straight_through_perturber_saves_and_loads(tmp_path):
+    generator = build_generator("resnet", (8, 8, 3), seed=0, filters=4, num_residual_blocks=1)
+    perturber = ImageDependentPerturber(
+        generator, projection_for_norm("linf", 0.03, "straight_through_2018"))
+    images = np.random.default_rng(7).random((2, 8, 8, 3)).astype(np.float32)
+    expected = perturber(images).numpy()
+    perturber.save(tmp_path / "perturber.keras")
+    loaded = load_perturber(tmp_path / "perturber.keras")
+    assert loaded.scaling == "straight_through_2018" and loaded.epsilon == 0.03
+    np.testing.assert_array_equal(loaded(images).numpy(), expected)
+    assert np.abs(expected - images).max(axis=(1, 2)).max() <= 0.03 + 1e-6
+
+
 @pytest.mark.parametrize("layer", [
-    LinfProjection(0.25), L2Projection(2.0), ReflectionPadding2D(((1, 2), (3, 0))),
+    LinfProjection(0.25), L2Projection(2.0), StraightThroughLinfProjection(0.25),
+    ReflectionPadding2D(((1, 2), (3, 0))),
     ImagenetPreprocessing("caffe"),
 ])
 def test_layer_config_round_trip(layer):

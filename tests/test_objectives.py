@@ -1,12 +1,13 @@
-import math
-
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from keras_gap.objectives import REDUCTIONS
 from keras_gap.objectives import LeastLikely
 from keras_gap.objectives import Targeted
 from keras_gap.objectives import Untargeted
 from keras_gap.objectives import build_objective
+from keras_gap.objectives import log_cross_entropy
 
 
 def _softmax(logits):
@@ -24,25 +25,25 @@ LABELS = np.array([1, 1], np.int32)
 
 
 def test_untargeted_is_minus_log_ce_to_the_clean_prediction():
-    loss = Untargeted().per_example_loss(CLEAN, ADVERSARIAL, LABELS).numpy()
+    loss = Untargeted(reduction="per_image").per_example_loss(CLEAN, ADVERSARIAL, LABELS).numpy()
     expected = -np.log(_ce(ADVERSARIAL, np.array([0, 1])))
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
 def test_untargeted_with_labels_uses_the_true_label():
-    objective = Untargeted(reference="label")
+    objective = Untargeted(reference="label", reduction="per_image")
     assert objective.needs_labels
     loss = objective.per_example_loss(CLEAN, ADVERSARIAL, LABELS).numpy()
     np.testing.assert_allclose(loss, -np.log(_ce(ADVERSARIAL, LABELS)), rtol=1e-5)
 
 
 def test_least_likely_targets_argmin_of_the_clean_scores():
-    loss = LeastLikely().per_example_loss(CLEAN, ADVERSARIAL).numpy()
+    loss = LeastLikely("per_image").per_example_loss(CLEAN, ADVERSARIAL).numpy()
     np.testing.assert_allclose(loss, np.log(_ce(ADVERSARIAL, np.array([2, 0]))), rtol=1e-5)
 
 
 def test_targeted_is_log_ce_to_the_target():
-    loss = Targeted(2).per_example_loss(CLEAN, ADVERSARIAL).numpy()
+    loss = Targeted(2, "per_image").per_example_loss(CLEAN, ADVERSARIAL).numpy()
     np.testing.assert_allclose(loss, np.log(_ce(ADVERSARIAL, np.array([2, 2]))), rtol=1e-5)
 
 
@@ -58,11 +59,125 @@ def test_losses_fall_as_the_attack_succeeds():
     assert untargeted.per_example_loss(clean, strong) < untargeted.per_example_loss(clean, weak)
 
 
-def test_log_stays_finite_for_certain_predictions():
-    certain = np.array([[100.0, -100.0, -100.0]], np.float32)
-    loss = Untargeted().per_example_loss(certain, certain).numpy()
-    assert np.all(np.isfinite(loss))
-    assert loss[0] == pytest.approx(-math.log(1e-12), rel=1e-4)
+def test_log_cross_entropy_matches_float64_for_moderate_margins():
+    logits = np.random.default_rng(0).normal(0, 4, (64, 10)).astype(np.float32)
+    labels = np.arange(64) % 10
+    expected = np.log(_ce(logits.astype(np.float64), labels))
+    np.testing.assert_allclose(log_cross_entropy(logits, labels).numpy(), expected,
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("margin", [20.0, 50.0, 100.0, 1000.0])
+def test_log_cross_entropy_of_a_certain_prediction_is_minus_the_margin(margin):
+    # CE = log(1 + 2 e^-m) underflows float32 above m ~ 17; its log is ~ -m.
+    logits = np.array([[margin, 0.0, 0.0]], np.float32)
+    value = float(log_cross_entropy(logits, [0])[0])
+    assert value == pytest.approx(-margin + np.log(2.0), rel=1e-5)
+
+
+def _objectives(reduction):
+    return [Untargeted(reduction=reduction), Untargeted("label", reduction),
+            LeastLikely(reduction), Targeted(0, reduction), Targeted(2, reduction)]
+
+
+def _loss_and_gradient(objective, clean, adversarial, labels):
+    adversarial = tf.Variable(adversarial)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(objective.per_example_loss(clean, adversarial, labels))
+    return float(loss), tape.gradient(loss, adversarial).numpy()
+
+
+@pytest.mark.parametrize("reduction", sorted(REDUCTIONS))
+@pytest.mark.parametrize("margin", [0.0, 20.0, 50.0, 100.0])
+@pytest.mark.parametrize("reference_wins", [True, False])
+def test_every_objective_has_a_finite_loss_and_gradient_at_extreme_margins(
+        reduction, margin, reference_wins):
+    # Clean predictions are class 0 by ``margin`` (class 2 least likely);
+    # the adversarial logits keep every objective's reference class ahead by
+    # ``margin`` or behind by it. Every image must get a non-zero gradient
+    # from the log reductions. Plain CE fades as e^-margin where the
+    # reference class already wins: that is the CE itself, not rounding.
+    clean = np.array([[margin, 0.0, -margin]] * 2, np.float32)
+    labels = np.array([0, 0])
+    for objective in _objectives(reduction):
+        reference = {0: 0, 2: 2}.get(objective.target_class, 0)
+        if isinstance(objective, LeastLikely):
+            reference = 2
+        winning = np.full((2, 3), 0.0, np.float32)
+        winning[:, reference] = margin if reference_wins else -margin
+        winning[1] += np.array([0.0, 1.0, -1.0], np.float32)  # two different images
+        loss, gradient = _loss_and_gradient(objective, clean, winning, labels)
+        assert np.isfinite(loss), objective
+        assert np.all(np.isfinite(gradient)), objective
+        per_image = np.abs(gradient).max(axis=1)
+        if reduction != "ce" or not reference_wins or margin < 20:
+            assert np.all(per_image > 0), (objective, per_image)
+
+
+def test_default_reductions_never_lose_the_gradient():
+    clean = np.array([[100.0, 0.0, -100.0]], np.float32)
+    for objective in _objectives(None):
+        assert objective.reduction != "ce" or not isinstance(objective, Untargeted)
+        _, gradient = _loss_and_gradient(objective, clean, clean, np.array([0]))
+        assert np.abs(gradient).max() > 1e-3, objective
+
+
+LOG_CE = np.array([-30.0, -2.0, 0.5, 3.0], np.float32)  # CE from 1e-13 to 20
+
+
+def _reduced(reduction, log_ce):
+    log_ce = tf.Variable(log_ce)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(REDUCTIONS[reduction](log_ce))
+    return float(loss), tape.gradient(loss, log_ce).numpy()
+
+
+def test_per_image_reduction_is_the_mean_of_the_logs():
+    loss, gradient = _reduced("per_image", LOG_CE)
+    assert loss == pytest.approx(LOG_CE.mean())
+    np.testing.assert_allclose(gradient, 0.25)
+
+
+def test_batch_mean_reduction_is_the_log_of_the_mean_ce_with_its_gradient():
+    ce = np.exp(LOG_CE.astype(np.float64))
+    loss, gradient = _reduced("batch_mean", LOG_CE)
+    assert loss == pytest.approx(np.log(ce.mean()), rel=1e-6)
+    # d/dℓᵢ log(mean e^ℓ) = CEᵢ / Σ CE: far images weigh most.
+    np.testing.assert_allclose(gradient, ce / ce.sum(), rtol=1e-5, atol=1e-12)
+
+
+def test_batch_mean_reduction_survives_underflowing_cross_entropies():
+    log_ce = np.array([-200.0, -150.0], np.float32)  # e^ℓ is 0 in float32
+    loss, gradient = _reduced("batch_mean", log_ce)
+    assert loss == pytest.approx(-150.0 - np.log(2.0), rel=1e-6)
+    np.testing.assert_allclose(gradient, [0.0, 1.0], atol=1e-5)
+
+
+def test_ce_reduction_is_the_mean_cross_entropy():
+    loss, gradient = _reduced("ce", LOG_CE)
+    ce = np.exp(LOG_CE.astype(np.float64))
+    assert loss == pytest.approx(ce.mean(), rel=1e-6)
+    np.testing.assert_allclose(gradient, ce / 4, rtol=1e-5)
+
+
+def test_reductions_change_the_loss_by_their_definition():
+    batch = (np.zeros((2, 3), np.float32), np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 1.0]], np.float32))
+    ce = _ce(batch[1], np.array([2, 2]))
+    expected = {"per_image": np.log(ce).mean(), "batch_mean": np.log(ce.mean()),
+                "ce": ce.mean()}
+    for reduction, value in expected.items():
+        loss = Targeted(2, reduction).per_example_loss(*batch).numpy().mean()
+        assert loss == pytest.approx(value, rel=1e-5), reduction
+        untargeted = Untargeted(reduction=reduction).per_example_loss(
+            np.array([[0, 0, 1.0]] * 2, np.float32), batch[1]).numpy().mean()
+        assert untargeted == pytest.approx(-value, rel=1e-5), reduction
+
+
+def test_unknown_reduction_is_rejected_by_name():
+    with pytest.raises(ValueError, match="'mean_log'"):
+        Targeted(1, reduction="mean_log")
+    with pytest.raises(ValueError, match="'sum'"):
+        build_objective("untargeted", reduction="sum")
 
 
 def test_targeted_validates_the_class_against_the_victim():
@@ -75,6 +190,8 @@ def test_targeted_validates_the_class_against_the_victim():
 
 def test_build_objective_checks_arguments():
     assert isinstance(build_objective("targeted", 3), Targeted)
+    assert build_objective("targeted", 3, "ce").reduction == "ce"
+    assert build_objective("least_likely", reduction="batch_mean").reduction == "batch_mean"
     with pytest.raises(ValueError, match="needs --target-class"):
         build_objective("targeted")
     with pytest.raises(ValueError, match="only applies"):
@@ -84,6 +201,9 @@ def test_build_objective_checks_arguments():
 
 
 def test_objective_config_round_trip():
-    for objective in (Untargeted("label"), LeastLikely(), Targeted(4)):
-        again = type(objective).from_config(objective.get_config())
-        assert again.get_config() == objective.get_config()
+    for objective in (Untargeted("label"), LeastLikely(), Targeted(4),
+                      Untargeted(reduction="ce"), Targeted(4, reduction="batch_mean")):
+        config = objective.get_config()
+        assert config["reduction"] == objective.reduction
+        again = type(objective).from_config(config)
+        assert again.get_config() == config

@@ -140,6 +140,41 @@ def test_untargeted_dense_loss_pushes_away_from_the_ground_truth():
         SegmentationUntargeted().per_example_loss(None, logits, None)
 
 
+@pytest.mark.parametrize("reduction", ["per_image", "batch_mean", "ce"])
+def test_an_image_whose_pixels_are_all_ignored_adds_nothing(reduction):
+    logits = tf.concat([_logit_map([[0, 1]]), _logit_map([[2, 2]]), _logit_map([[1, 0]])], 0)
+    labels = np.array([[[0, 1]], [[255, 255]], [[0, 0]]])
+    objective = SegmentationUntargeted(reduction=reduction)
+    terms = objective.per_example_loss(None, logits, labels).numpy()
+    assert terms[1] == 0.0
+    valid = objective.per_example_loss(None, tf.gather(logits, [0, 2]), labels[[0, 2]]).numpy()
+    # The batch's loss (mean of the terms) is that of the valid images alone.
+    assert terms.mean() == pytest.approx(valid.mean(), rel=1e-5)
+    np.testing.assert_allclose(terms[[0, 2]] * 2 / 3, valid, rtol=1e-5)
+
+
+@pytest.mark.parametrize("reduction", ["per_image", "batch_mean"])
+@pytest.mark.parametrize("margin", [0.0, 20.0, 50.0, 100.0])
+@pytest.mark.parametrize("image", [0, 1])
+def test_dense_objectives_keep_a_gradient_at_extreme_margins(reduction, margin, image):
+    # Image 0 predicts the target map (and its labels) by ``margin``, image
+    # 1 mostly other classes. (In one batch the batch-mean log weighs the
+    # images by their CE, e^-100 against ~100: compare them one at a time.)
+    classes = np.array([[[0, 1], [2, 255]], [[1, 1], [0, 2]]])[image:image + 1]
+    target = np.array([[0, 1], [2, 255]])
+    logits = tf.Variable(tf.one_hot(np.minimum(classes, 2), 3) * margin)
+    for objective in (SegmentationTargeted(target, reduction),
+                      SegmentationUntargeted(reduction=reduction)):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(objective.per_example_loss(None, logits, classes))
+        gradient = tape.gradient(loss, logits).numpy()
+        assert np.isfinite(float(loss)), objective
+        assert np.all(np.isfinite(gradient)), objective
+        assert np.abs(gradient).max() > 0, objective
+        if image == 0:  # the pixel labelled 255 gets no gradient
+            assert np.abs(gradient[0, 1, 1]).max() == 0.0
+
+
 def test_target_hits_weight_out_the_ignore_label():
     logits = _logit_map([[0, 1], [2, 2]])
     hits, weights = SegmentationTargeted(np.array([[0, 2], [2, 255]])).target_hits(logits)

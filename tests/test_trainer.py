@@ -8,6 +8,7 @@ from keras_gap import GAPTrainer
 from keras_gap import Targeted
 from keras_gap import Untargeted
 from keras_gap import Victim
+from keras_gap.objectives import Objective
 from keras_gap.perturbers import build_perturber
 
 
@@ -70,16 +71,76 @@ def test_multi_victim_loss_is_the_weighted_sum(fashion_train):
     assert "fooling_rate_first" in names and "fooling_rate_second" in names
 
 
-def test_softmax_victims_are_attacked_through_log_probabilities(fashion_train):
+def _softmax_victims(logits_model):
+    """The same classifier ending in a Softmax layer, in a Dense softmax, and
+    nested in a Sequential."""
+    inputs = keras.Input((28, 28, 1))
+    features = keras.Model(logits_model.inputs, logits_model.layers[-2].output)(inputs)
+    head = logits_model.layers[-1]
+    dense = keras.layers.Dense(10, activation="softmax")
+    functional = keras.Model(inputs, dense(features))
+    dense.set_weights(head.get_weights())
+    wrapped = keras.Sequential([logits_model, keras.layers.Softmax()])
+    wrapped.build((None, 28, 28, 1))
+    nested = keras.Sequential([keras.Input((28, 28, 1)), functional])
+    return {"softmax layer": wrapped, "dense softmax": functional, "nested": nested}
+
+
+def test_softmax_victims_are_attacked_through_their_logits(fashion_train):
     keras.utils.set_random_seed(0)
     logits_model = tiny_classifier()
-    softmax_model = keras.Sequential([logits_model, keras.layers.Softmax()])
-    softmax_model.build((None, 28, 28, 1))
-    victim = Victim(softmax_model)
-    assert victim.output == "probabilities"
     images = fashion_train[0][:4]
-    reference = tf.nn.log_softmax(logits_model(images)).numpy()
-    np.testing.assert_allclose(victim.logits(images).numpy(), reference, atol=1e-4)
+    reference = logits_model(images).numpy()
+    for name, model in _softmax_victims(logits_model).items():
+        victim = Victim(model)
+        assert victim.output == "probabilities", name
+        np.testing.assert_allclose(victim.logits(images).numpy(), reference, atol=1e-4,
+                                   err_msg=name)
+        np.testing.assert_array_equal(  # the victim's own output is unchanged
+            np.argmax(model(images).numpy(), -1), np.argmax(reference, -1))
+
+
+def test_softmax_victims_keep_gradients_where_probabilities_underflow():
+    # Logits × 200: most classes get p < 1e-30, below the old 1e-12 floor.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    logits = keras.layers.Rescaling(200.0)(tiny_classifier()(inputs))
+    model = keras.Model(inputs, keras.layers.Softmax()(logits))
+    victim = Victim(model)
+    images = tf.constant(np.random.default_rng(0).random((8, 28, 28, 1)), tf.float32)
+    assert float(tf.reduce_min(model(images))) < 1e-30
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        loss = tf.reduce_mean(Targeted(3).per_example_loss(None, victim.logits(images)))
+    gradient = tape.gradient(loss, images).numpy()
+    assert np.all(np.isfinite(gradient))
+    assert np.all(np.abs(gradient).reshape(8, -1).max(axis=1) > 0)
+
+
+def test_a_softmax_victim_whose_logits_cannot_be_recovered_uses_log_probabilities():
+    # The softmax is not the last layer: nothing to strip, so log(p).
+    inner = tiny_classifier()
+    inputs = keras.Input((28, 28, 1))
+    outputs = keras.layers.Identity()(keras.layers.Softmax()(inner(inputs)))
+    victim = Victim(keras.Model(inputs, outputs), output="probabilities")
+    images = np.random.default_rng(1).random((2, 28, 28, 1)).astype(np.float32)
+    expected = tf.nn.log_softmax(inner(images)).numpy()
+    np.testing.assert_allclose(victim.logits(images).numpy(), expected, atol=1e-4)
+
+
+def test_a_user_objective_with_only_per_example_loss_still_trains(fashion_train):
+    class TowardsClassOne(Objective):
+        def per_example_loss(self, clean_logits, adversarial_logits, labels=None):
+            return -adversarial_logits[:, 1]
+
+    perturber = _perturber()
+    trainer = GAPTrainer(perturber, tiny_classifier(), TowardsClassOne())
+    trainer.compile()
+    before = [w.copy() for w in perturber.generator.get_weights()]
+    history = trainer.fit(_dataset(*[a[:64] for a in fashion_train]), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    after = perturber.generator.get_weights()
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after))
 
 
 def test_bad_configurations_are_rejected():

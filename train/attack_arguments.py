@@ -9,7 +9,9 @@ from keras_gap.cli import POSITIVE_INT
 from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.generators import GENERATORS
 from keras_gap.layers.budget_projection import PROJECTIONS
+from keras_gap.layers.budget_projection import SCALINGS
 from keras_gap.objectives import OBJECTIVES
+from keras_gap.objectives import REDUCTIONS
 from keras_gap.training.attack_config import AttackConfig
 from keras_gap.training.distribution import STRATEGIES
 from keras_gap.victims import APPLICATIONS
@@ -43,12 +45,7 @@ def _add_victim_and_data_flags(add, defaults):
              "(default: the architecture's own, 224 or 299)")
 
 
-def _add_attack_flags(add, defaults):
-    add("--norm", choices=sorted(PROJECTIONS), default=defaults.norm,
-        help="budget norm (default: %(default)s)")
-    add("--epsilon", type=EPSILON, default=defaults.epsilon,
-        help="budget in pixel units of [0, 1]; fractions allowed, e.g. 10/255 "
-             "(L∞) or 2000/255 (L2). Default: %(default)s")
+def _add_objective_flags(add, defaults):
     add("--objective", choices=sorted(OBJECTIVES), default=defaults.objective,
         help="untargeted: push away from the clean prediction; least_likely: move "
              "to each image's least-likely class; targeted: move to --target-class "
@@ -60,6 +57,26 @@ def _add_attack_flags(add, defaults):
              "ignore) of the victim's output size, the ground truth of held-out "
              "image INDEX of --dataset, or a Cityscapes *_gtFine_labelIds.png (its "
              "labelIds become train ids, resized to the victim's output)")
+
+
+def _add_attack_flags(add, defaults):
+    add("--norm", choices=sorted(PROJECTIONS), default=defaults.norm,
+        help="budget norm (default: %(default)s)")
+    add("--epsilon", type=EPSILON, default=defaults.epsilon,
+        help="budget in pixel units of [0, 1]; fractions allowed, e.g. 10/255 "
+             "(L∞) or 2000/255 (L2). Default: %(default)s")
+    defaults_text = ", ".join(
+        f"{name} {OBJECTIVES[name].default_reduction}" for name in sorted(OBJECTIVES))
+    add("--reduction", choices=sorted(REDUCTIONS),
+        help="how the objective's per-image cross-entropies make the batch's loss: "
+             "per_image (mean of the per-image logs), batch_mean (log of the batch's "
+             "mean CE, as the original code) or ce (mean CE, no log). Default: the "
+             f"objective's measured best ({defaults_text})")
+    add("--scaling", choices=sorted(SCALINGS), default=defaults.scaling,
+        help="detached: scale each image into the budget with the scale held "
+             "constant for the gradient (the 2019 code); straight_through_2018 (linf "
+             "only): per image and channel, with straight-through gradients through "
+             "the scale and the clip, as the paper's 2018 code. Default: %(default)s")
     add("--generator", choices=sorted(GENERATORS), default=defaults.generator,
         help="generator architecture (default: %(default)s)")
     add("--generator-filters", type=POSITIVE_INT,
@@ -94,14 +111,20 @@ def _add_training_flags(add, defaults):
              "safe mode, which refuses such files")
 
 
-def attack_parser(kind, description):
-    """The parser of ``python -m train.<kind>``; defaults from ``AttackConfig``."""
+def attack_parser(kind, description, program=None, objective_flags=True):
+    """The parser of ``python -m train.<program>`` (``program`` defaults to
+    ``kind``); defaults from ``AttackConfig``. ``objective_flags=False``
+    leaves out --objective, --target-class and --target-map for programs
+    that set them."""
     defaults = AttackConfig(kind=kind)
     parser = ArgumentParser(
-        prog=f"python -m train.{kind}", description=description,
+        prog=f"python -m train.{program or kind}", description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for add_flags in (_add_victim_and_data_flags, _add_attack_flags, _add_training_flags):
+    groups = [_add_victim_and_data_flags, _add_attack_flags, _add_training_flags]
+    if objective_flags:
+        groups.insert(1, _add_objective_flags)
+    for add_flags in groups:
         add_flags(parser.add_argument, defaults)
     return parser
 

@@ -2,6 +2,8 @@
 
 from keras_gap.layers.budget_projection import L2Projection
 from keras_gap.layers.budget_projection import LinfProjection
+from keras_gap.layers.budget_projection import SCALINGS
+from keras_gap.layers.budget_projection import StraightThroughLinfProjection
 from keras_gap.layers.budget_projection import projection_for_norm
 from keras_gap.layers.imagenet_preprocessing import ImagenetPreprocessing
 from keras_gap.layers.reflection_padding import ReflectionPadding2D
@@ -11,5 +13,7 @@ __all__ = [
     "L2Projection",
     "LinfProjection",
     "ReflectionPadding2D",
+    "SCALINGS",
+    "StraightThroughLinfProjection",
     "projection_for_norm",
 ]

@@ -1,8 +1,17 @@
 """Scale a perturbation into its L∞ or L2 budget: ``δ · min(1, ε / ‖δ‖)``.
 
-The scale is computed per image (every axis but the batch axis) and is
-treated as a constant for the gradient, as in the original GAP code after
-its 2019 fix: gradients flow through ``δ`` itself, not through the norm.
+Two scalings (``SCALINGS``), chosen with ``--scaling``:
+
+* ``detached`` (default): the scale is computed per image (every axis but
+  the batch axis) and treated as a constant for the gradient, as in the
+  original GAP code after its 2019 fix: gradients flow through ``δ``
+  itself, not through the norm. The clip of ``x + δ`` to [0, 1] passes no
+  gradient where it clips.
+* ``straight_through_2018`` (L∞ only): what produced the paper's numbers.
+  The 2018 code scaled *per image and per channel* and did it, and the
+  clip, on ``.data``: the forward pass is scaled and clipped, the backward
+  pass is the identity (a straight-through estimator).
+
 Epsilon is in pixel units of images in [0, 1].
 """
 
@@ -28,6 +37,7 @@ def check_epsilon(epsilon):
 
 class _BudgetProjection(keras.layers.Layer):
     norm_name = None
+    scaling_name = "detached"
 
     def __init__(self, epsilon, **kwargs):
         super().__init__(**kwargs)
@@ -40,6 +50,10 @@ class _BudgetProjection(keras.layers.Layer):
         norm = ops.stop_gradient(self.norm(perturbation))
         scale = ops.minimum(1.0, self.epsilon / ops.maximum(norm, _NORM_FLOOR))
         return perturbation * ops.reshape(scale, (-1, 1, 1, 1))
+
+    def add_to(self, images, perturbation):
+        """``clip(images + perturbation, 0, 1)``: the adversarial images."""
+        return ops.clip(images + perturbation, 0.0, 1.0)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -68,13 +82,52 @@ class L2Projection(_BudgetProjection):
         return ops.sqrt(ops.sum(ops.square(perturbation), axis=(1, 2, 3)))
 
 
-PROJECTIONS = {cls.norm_name: cls for cls in (LinfProjection, L2Projection)}
+def _straight_through(forward, backward):
+    """``forward``'s value with ``backward``'s gradient (``x − x`` is exactly
+    0, so the value is ``forward`` to the last bit)."""
+    return ops.stop_gradient(forward) + (backward - ops.stop_gradient(backward))
 
 
-def projection_for_norm(norm, epsilon):
-    """Returns the projection layer for ``norm`` ("linf" or "l2")."""
+@keras.saving.register_keras_serializable(package="keras_gap")
+class StraightThroughLinfProjection(_BudgetProjection):
+    """The 2018 code's L∞ scaling: ``max |δ| <= epsilon`` per image *and per
+    channel*, with straight-through gradients through the scale and through
+    the clip of ``x + δ`` to [0, 1] (``add_to``)."""
+
+    norm_name = "linf"
+    scaling_name = "straight_through_2018"
+
+    def norm(self, perturbation):
+        return ops.max(ops.abs(perturbation), axis=(1, 2))
+
+    def call(self, perturbation):
+        norm = self.norm(perturbation)
+        scale = ops.minimum(1.0, self.epsilon / ops.maximum(norm, _NORM_FLOOR))
+        scaled = perturbation * ops.expand_dims(ops.expand_dims(scale, 1), 1)
+        return _straight_through(scaled, perturbation)
+
+    def add_to(self, images, perturbation):
+        total = images + perturbation
+        return _straight_through(ops.clip(total, 0.0, 1.0), total)
+
+
+# {scaling: {norm: projection class}}; PROJECTIONS holds the default scaling's.
+SCALINGS = {}
+for _class in (LinfProjection, L2Projection, StraightThroughLinfProjection):
+    SCALINGS.setdefault(_class.scaling_name, {})[_class.norm_name] = _class
+PROJECTIONS = SCALINGS["detached"]
+DEFAULT_SCALING = "detached"
+
+
+def projection_for_norm(norm, epsilon, scaling=DEFAULT_SCALING):
+    """Returns the projection layer for ``norm`` ("linf" or "l2") and
+    ``scaling`` ("detached" or "straight_through_2018", L∞ only)."""
     if norm not in PROJECTIONS:
+        raise ValueError(f"norm must be one of {sorted(PROJECTIONS)}, got {norm!r}")
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {sorted(SCALINGS)}, got {scaling!r}")
+    if norm not in SCALINGS[scaling]:
         raise ValueError(
-            f"norm must be one of {sorted(PROJECTIONS)}, got {norm!r}"
+            f"scaling {scaling!r} supports the norms {sorted(SCALINGS[scaling])}, not {norm!r}"
         )
-    return PROJECTIONS[norm](epsilon)
+    return SCALINGS[scaling][norm](epsilon)

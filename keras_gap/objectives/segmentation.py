@@ -1,28 +1,37 @@
 """Dense (segmentation) objectives of GAP (the original code's tasks 0–3).
 
 Logits are ``(batch, H, W, classes)`` and labels ``(batch, H, W)`` maps.
-Each image's loss is the mean cross-entropy over its *valid* pixels (label
-≠ ``IGNORE_LABEL``), then, as in the paper, ``log`` (targeted) or ``−log``
-(untargeted) of it. The original code took the log of the batch mean; the
-per-image log matches the classification objectives here.
+Each image's cross-entropy is the mean over its *valid* pixels (label ≠
+``IGNORE_LABEL``); its log is computed stably from the per-pixel log-CEs
+(``log mean exp``), and reduced over the batch like the classification
+objectives (``reduction``). An image with no valid pixel has weight 0: it
+adds nothing to the loss.
 """
 
 import numpy as np
 from keras import ops
 
-from keras_gap.objectives.classification import Objective
+from keras_gap.objectives.classification import LogCrossEntropyObjective
+from keras_gap.objectives.classification import Targeted
+from keras_gap.objectives.classification import Untargeted
+from keras_gap.objectives.cross_entropy import log_cross_entropy
 
 IGNORE_LABEL = 255
-_CE_FLOOR = 1e-12
+# Stands in for -inf at ignored pixels.
+_EXCLUDED = -1e30
+
+
+def _valid_and_safe(label_maps, ignore_label):
+    label_maps = ops.cast(label_maps, "int32")
+    valid = ops.not_equal(label_maps, ignore_label)
+    return valid, ops.where(valid, label_maps, ops.zeros_like(label_maps))
 
 
 def masked_cross_entropy(logits, label_maps, ignore_label=IGNORE_LABEL):
     """Mean cross-entropy per image over pixels whose label is not
     ``ignore_label``. Images with no valid pixel get 0.
     """
-    label_maps = ops.cast(label_maps, "int32")
-    valid = ops.not_equal(label_maps, ignore_label)
-    safe = ops.where(valid, label_maps, ops.zeros_like(label_maps))
+    valid, safe = _valid_and_safe(label_maps, ignore_label)
     log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     picked = ops.take_along_axis(log_probabilities, safe[..., None], axis=-1)[..., 0]
     weights = ops.cast(valid, "float32")
@@ -31,8 +40,20 @@ def masked_cross_entropy(logits, label_maps, ignore_label=IGNORE_LABEL):
     return total / ops.maximum(count, 1.0)
 
 
-def _log(values):
-    return ops.log(ops.maximum(values, _CE_FLOOR))
+def masked_log_cross_entropy(logits, label_maps, ignore_label=IGNORE_LABEL):
+    """``(log of each image's mean CE over its valid pixels, weights)``:
+    weights are 1 for images with a valid pixel and 0 otherwise (whose log
+    is then 0). Finite with a gradient however confident the pixels are."""
+    valid, safe = _valid_and_safe(label_maps, ignore_label)
+    pixel_log_ce = log_cross_entropy(logits, safe)
+    excluded = ops.full_like(pixel_log_ce, _EXCLUDED)
+    batch = ops.shape(pixel_log_ce)[0]
+    flat = ops.reshape(ops.where(valid, pixel_log_ce, excluded), (batch, -1))
+    count = ops.sum(ops.reshape(ops.cast(valid, "float32"), (batch, -1)), axis=1)
+    present = count > 0
+    log_mean = ops.logsumexp(flat, axis=1) - ops.log(ops.maximum(count, 1.0))
+    log_mean = ops.where(present, log_mean, ops.zeros_like(log_mean))
+    return log_mean, ops.cast(present, "float32")
 
 
 def check_label_map(target_map, num_classes=None, shape=None):
@@ -61,7 +82,7 @@ def check_label_map(target_map, num_classes=None, shape=None):
     return target_map
 
 
-class SegmentationObjective(Objective):
+class SegmentationObjective(LogCrossEntropyObjective):
     """Base class of the dense objectives."""
 
     task = "segmenter"
@@ -73,11 +94,16 @@ class SegmentationTargeted(SegmentationObjective):
 
     Args:
         target_map: (H, W) integer label map; 255 marks pixels left free.
+        reduction: "per_image", "batch_mean" or "ce"; None: the default.
     """
 
     targeted = True
+    # Same default as the classifier objective of the same name, so that
+    # the command line resolves --reduction before it loads the victim.
+    default_reduction = Targeted.default_reduction
 
-    def __init__(self, target_map):
+    def __init__(self, target_map, reduction=None):
+        super().__init__(reduction)
         self.target_map = check_label_map(target_map)
 
     def validate(self, num_classes):
@@ -90,8 +116,8 @@ class SegmentationTargeted(SegmentationObjective):
         targets = ops.convert_to_tensor(self.target_map)[None]
         return ops.broadcast_to(targets, ops.shape(adversarial_logits)[:3])
 
-    def per_example_loss(self, clean_logits, adversarial_logits, labels=None):
-        return _log(masked_cross_entropy(adversarial_logits, self._targets(adversarial_logits)))
+    def log_cross_entropy(self, clean_logits, adversarial_logits, labels):
+        return masked_log_cross_entropy(adversarial_logits, self._targets(adversarial_logits))
 
     def target_hits(self, adversarial_logits):
         """Per-pixel hits of the target map and their weights (0 where ignored)."""
@@ -101,10 +127,11 @@ class SegmentationTargeted(SegmentationObjective):
         return hits, ops.cast(ops.not_equal(targets, IGNORE_LABEL), "float32")
 
     def get_config(self):
-        return {"target_map": self.target_map.tolist()}
+        return {"target_map": self.target_map.tolist(), **super().get_config()}
 
     def __repr__(self):
-        return f"SegmentationTargeted(target_map of shape {self.target_map.shape})"
+        return (f"SegmentationTargeted(target_map of shape {self.target_map.shape}, "
+                f"reduction={self.reduction!r})")
 
 
 class SegmentationUntargeted(SegmentationObjective):
@@ -115,25 +142,30 @@ class SegmentationUntargeted(SegmentationObjective):
         reference: "label" (y = the ground-truth map, as the paper; pixels
             labelled 255 are ignored) or "prediction" (y = the victim's clean
             prediction, for unlabelled data).
+        reduction: "per_image", "batch_mean" or "ce"; None: the default.
     """
 
-    def __init__(self, reference="label"):
+    sign = -1.0
+    default_reduction = Untargeted.default_reduction
+
+    def __init__(self, reference="label", reduction=None):
         if reference not in ("label", "prediction"):
             raise ValueError(f"reference must be 'label' or 'prediction', got {reference!r}")
+        super().__init__(reduction)
         self.reference = reference
         self.needs_labels = reference == "label"
 
-    def per_example_loss(self, clean_logits, adversarial_logits, labels=None):
+    def log_cross_entropy(self, clean_logits, adversarial_logits, labels):
         if self.reference == "label":
             if labels is None:
                 raise ValueError("SegmentationUntargeted(reference='label') needs label maps")
             reference = labels
         else:
             reference = ops.argmax(clean_logits, axis=-1)
-        return -_log(masked_cross_entropy(adversarial_logits, reference))
+        return masked_log_cross_entropy(adversarial_logits, reference)
 
     def get_config(self):
-        return {"reference": self.reference}
+        return {"reference": self.reference, **super().get_config()}
 
 
 SEGMENTATION_OBJECTIVES = {
@@ -142,8 +174,9 @@ SEGMENTATION_OBJECTIVES = {
 }
 
 
-def build_segmentation_objective(name, target_map=None):
-    """Builds the dense objective ``name``; ``target_map`` only for "targeted"."""
+def build_segmentation_objective(name, target_map=None, reduction=None):
+    """Builds the dense objective ``name``; ``target_map`` only for
+    "targeted"; ``reduction`` None for the objective's default."""
     if name not in SEGMENTATION_OBJECTIVES:
         raise ValueError(
             f"segmentation victims support the objectives {sorted(SEGMENTATION_OBJECTIVES)}, "
@@ -152,7 +185,7 @@ def build_segmentation_objective(name, target_map=None):
     if name == "targeted":
         if target_map is None:
             raise ValueError("the targeted objective on a segmenter needs --target-map")
-        return SegmentationTargeted(target_map)
+        return SegmentationTargeted(target_map, reduction=reduction)
     if target_map is not None:
         raise ValueError(f"--target-map only applies to --objective targeted, not {name!r}")
-    return SegmentationUntargeted()
+    return SegmentationUntargeted(reduction=reduction)

@@ -16,7 +16,8 @@ class Perturber(keras.Model):
 
     Args:
         generator: a Keras model emitting a raw (tanh) perturbation.
-        projection: a ``LinfProjection`` or ``L2Projection`` layer.
+        projection: a budget projection layer (``projection_for_norm``); it
+            also adds the perturbation and clips (``projection.add_to``).
     """
 
     kind = None
@@ -36,6 +37,10 @@ class Perturber(keras.Model):
     @property
     def epsilon(self):
         return self.projection.epsilon
+
+    @property
+    def scaling(self):
+        return self.projection.scaling_name
 
     @property
     def image_shape(self):
@@ -70,7 +75,7 @@ class Perturber(keras.Model):
         images = ops.convert_to_tensor(images, dtype="float32")
         self.check_images(images)
         delta = self.perturbation(images, training=training)
-        return ops.clip(images + delta, 0.0, 1.0)
+        return self.projection.add_to(images, delta)
 
     def compute_output_shape(self, input_shape):
         return input_shape

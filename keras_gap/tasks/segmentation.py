@@ -43,9 +43,9 @@ class SegmentationTask(Task):
                                          victim.num_classes, victim.input_shape[:2])
         return cls(target_map)
 
-    def objective(self, name):
+    def objective(self, name, reduction=None):
         """The dense objective ``name`` (see ``build_segmentation_objective``)."""
-        return build_segmentation_objective(name, self.target_map)
+        return build_segmentation_objective(name, self.target_map, reduction)
 
     def check_data(self, victim, data):
         """Raises unless ``data`` yields label maps fitting the segmenter ``victim``."""

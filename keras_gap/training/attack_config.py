@@ -14,7 +14,10 @@ from keras_gap.data import HELD_OUT
 from keras_gap.data.splits import check_split
 from keras_gap.data.target_maps import resolve_target_map_spec
 from keras_gap.layers import projection_for_norm
+from keras_gap.layers.budget_projection import DEFAULT_SCALING
+from keras_gap.objectives import OBJECTIVES
 from keras_gap.objectives import build_objective
+from keras_gap.objectives import check_reduction
 from keras_gap.perturbers import PERTURBERS
 from keras_gap.training.victim_training import ensure_default_victim
 
@@ -37,6 +40,8 @@ class AttackConfig:
     objective: str = "untargeted"
     target_class: int = None
     target_map: str = None
+    reduction: str = None
+    scaling: str = DEFAULT_SCALING
     generator: str = "resnet"
     generator_filters: int = None
     generator_blocks: int = None
@@ -78,8 +83,10 @@ def generator_settings(generator, image_shape, filters=None, blocks=None):
 def _check_objective(config):
     """The objective name and its target, before any model is loaded."""
     if config.target_map is None:
-        build_objective(config.objective, config.target_class)  # raises for bad values
+        # raises for bad values
+        build_objective(config.objective, config.target_class, config.reduction)
         return
+    check_reduction(config.reduction)
     if config.target_class is not None:
         raise ValueError("give --target-class (classifiers) or --target-map (segmenters), not both")
     if config.objective != "targeted":
@@ -105,8 +112,10 @@ def resolve_config(config, log=print):
     if config.kind not in PERTURBERS:
         raise ValueError(f"kind must be one of {sorted(PERTURBERS)}, got {config.kind!r}")
     resolved = dataclasses.replace(config)
-    projection = projection_for_norm(resolved.norm, resolved.epsilon)
+    projection = projection_for_norm(resolved.norm, resolved.epsilon, resolved.scaling)
     resolved.epsilon = projection.epsilon
+    if resolved.reduction is None and resolved.objective in OBJECTIVES:
+        resolved.reduction = OBJECTIVES[resolved.objective].default_reduction
     _check_objective(resolved)
     check_split(resolved.split)
     resolved.target_map = resolve_target_map_spec(resolved.target_map)

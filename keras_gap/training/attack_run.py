@@ -81,14 +81,14 @@ def build_attack(config):
         task.check_data(victims[0], data)
     perturber = build_perturber(
         config.kind, config.generator, image_shape, config.norm, config.epsilon,
-        seed=config.seed, **generator_settings(
+        seed=config.seed, scaling=config.scaling, **generator_settings(
             config.generator, image_shape, config.generator_filters, config.generator_blocks),
     )
     trainer_class = GAPTrainer
     if config.strategy == "multi_worker":
         trainer_class = multi_worker_trainer(GAPTrainer)
-    trainer = trainer_class(perturber, victims, task.objective(config.objective),
-                            config.loss_weights)
+    objective = task.objective(config.objective, config.reduction)
+    trainer = trainer_class(perturber, victims, objective, config.loss_weights)
     trainer.compile(keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=0.5))
     trainer(np.zeros((1,) + image_shape, np.float32))  # build before restoring
     return Attack(victims, train, test, task, perturber, trainer)

@@ -16,6 +16,16 @@ from keras_gap.victims import Victim
 from keras_gap.victims import check_victims_agree
 
 
+def _gather_global_batch(values):
+    """Concatenates a per-image tensor over every replica of the global
+    batch, so that objectives coupling a batch's images (the batch-mean log)
+    see the same batch as on one device."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    return context.all_gather(values, axis=0)
+
+
 def _as_victims(victims):
     if isinstance(victims, (Victim, keras.Model)):
         victims = [victims]
@@ -121,7 +131,7 @@ class GAPTrainer(keras.Model):
         adversarial = [v.logits(adversarial_images) for v in self._victims]
         per_example = tf.add_n(
             [
-                weight * self.objective.per_example_loss(c, a, labels)
+                weight * self.objective.batch_losses(c, a, labels, _gather_global_batch)
                 for weight, c, a in zip(self.loss_weights, clean, adversarial)
             ]
         )

@@ -3,17 +3,71 @@
 import keras
 from keras import ops
 
-_LOG_FLOOR = 1e-12
+# The smallest normal float32: log(p) keeps a gradient for every p above it.
+_PROBABILITY_FLOOR = 1.1754944e-38
+
+
+def _is_softmax(layer):
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    return getattr(layer, "activation", None) is keras.activations.softmax
 
 
 def _ends_in_softmax(model):
     layer = model.layers[-1]
     while isinstance(layer, keras.Model) and layer.layers:
         layer = layer.layers[-1]
+    return _is_softmax(layer)
+
+
+def _without_softmax(layer, inputs):
+    """``layer`` applied to ``inputs`` with its final softmax left out."""
+    if isinstance(layer, keras.Model):
+        inner = logits_model(layer)
+        if inner is None:
+            raise ValueError(f"{layer.name} does not end in a removable softmax")
+        return inner(inputs)
     if isinstance(layer, keras.layers.Softmax):
-        return True
-    activation = getattr(layer, "activation", None)
-    return activation is keras.activations.softmax
+        return inputs
+    config = {**layer.get_config(), "activation": "linear"}
+    twin = type(layer).from_config(config)
+    outputs = twin(inputs)
+    twin.set_weights(layer.get_weights())
+    twin.trainable = False
+    return outputs
+
+
+def _input_of_last_layer(model):
+    """The tensor ``model``'s graph feeds its last layer, and the graph's
+    inputs. A Sequential model is replayed on a fresh input, since a nested
+    model's ``input`` is its own, not the one it was called on."""
+    if isinstance(model, keras.Sequential):
+        inputs = keras.Input(model.input_shape[1:])
+        tensor = inputs
+        for layer in model.layers[:-1]:
+            tensor = layer(tensor)
+        return tensor, inputs
+    return model.layers[-1].input, model.inputs
+
+
+def logits_model(model):
+    """A frozen model returning the scores ``model`` feeds its final softmax
+    (a ``Softmax`` layer or a layer with ``activation="softmax"``, also
+    inside a nested model), or None when its graph does not allow it.
+
+    Logits keep the attack's gradient alive for any margin; ``log(p)`` dies
+    where float32 rounds ``p`` to 0 (margins above ~87).
+    """
+    if not model.layers or not _ends_in_softmax(model):
+        return None
+    try:
+        tensor, inputs = _input_of_last_layer(model)
+        outputs = _without_softmax(model.layers[-1], tensor)
+        logits = keras.Model(inputs, outputs, name=f"{model.name}_logits")
+    except (ValueError, AttributeError, TypeError):
+        return None
+    logits.trainable = False
+    return logits
 
 
 class Victim:
@@ -30,6 +84,10 @@ class Victim:
         name: a short name used in metric names (defaults to ``model.name``).
         output: "logits", "probabilities", or "auto" (probabilities when the
             model ends in a softmax).
+
+    ``logits(images)`` returns logits either way: for a probability victim
+    the scores before its final softmax when the graph allows removing it
+    (``logits_model``), else ``log(p)`` floored at the smallest normal float.
     """
 
     def __init__(self, model, name=None, output="auto"):
@@ -56,6 +114,7 @@ class Victim:
         if output == "auto":
             output = "probabilities" if _ends_in_softmax(model) else "logits"
         self.output = output
+        self._logits_model = logits_model(model) if output == "probabilities" else None
 
     @property
     def input_shape(self):
@@ -66,9 +125,11 @@ class Victim:
         return int(self.model.output_shape[-1])
 
     def logits(self, images):
+        if self._logits_model is not None:
+            return self._logits_model(images, training=False)
         scores = self.model(images, training=False)
         if self.output == "probabilities":
-            return ops.log(ops.clip(scores, _LOG_FLOOR, 1.0))
+            return ops.log(ops.clip(scores, _PROBABILITY_FLOOR, 1.0))
         return scores
 
     def __repr__(self):

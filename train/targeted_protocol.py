@@ -1,0 +1,52 @@
+"""The paper's targeted protocol: ``python -m train.targeted_protocol --help``.
+
+Trains one targeted perturber per class for a seeded random sample of
+--classes classes (the paper: 10) and reports each class's target success
+and their average as protocol.md (a Markdown table) and protocol.json in
+--output-dir. Each class's run is a full ``train.universal`` /
+``train.image_dependent`` run in class_<k>/; re-running the same command
+resumes class by class. Every attack flag of those programs applies
+(--objective and --target-class are set per class).
+
+Example: ``python -m train.targeted_protocol --kind image_dependent
+--classes 10 --sample-seed 0 --output-dir runs/protocol_id``.
+"""
+
+import sys
+
+from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import run_program
+from keras_gap.perturbers import PERTURBERS
+from keras_gap.training.attack_config import AttackConfig
+from keras_gap.training.targeted_protocol import PAPER_CLASS_COUNT
+from keras_gap.training.targeted_protocol import run_targeted_protocol
+
+from train.attack_arguments import attack_parser
+
+
+def parse_arguments(argv=None):
+    parser = attack_parser("universal", __doc__, program="targeted_protocol",
+                           objective_flags=False)
+    add = parser.add_argument
+    add("--kind", choices=sorted(PERTURBERS), default="universal",
+        help="universal (one perturbation per class) or image_dependent (default: "
+             "%(default)s)")
+    add("--classes", type=POSITIVE_INT, default=PAPER_CLASS_COUNT,
+        help="how many target classes to sample (default: %(default)s, the paper's)")
+    add("--sample-seed", type=int, default=0,
+        help="seed of the class sample (default: %(default)s)")
+    parser.set_defaults(output_dir=None)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    arguments = vars(parse_arguments(argv))
+    classes, sample_seed = arguments.pop("classes"), arguments.pop("sample_seed")
+    output_dir = arguments.pop("output_dir")
+    config = AttackConfig(**arguments)
+    run_targeted_protocol(config, classes, sample_seed, output_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_program(main))
