@@ -10,22 +10,41 @@ from keras_gap.objectives.classification import LeastLikely
 from keras_gap.objectives.classification import Objective
 from keras_gap.objectives.classification import Targeted
 from keras_gap.objectives.classification import Untargeted
+from keras_gap.objectives.feature_space import FeatureDistance
+from keras_gap.objectives.feature_space import FeatureObjective
+from keras_gap.objectives.feature_space import FeatureSimilarity
+from keras_gap.objectives.relativistic import RelativisticCrossEntropy
 from keras_gap.objectives.segmentation import SEGMENTATION_OBJECTIVES
 from keras_gap.objectives.segmentation import SegmentationTargeted
 from keras_gap.objectives.segmentation import SegmentationUntargeted
 from keras_gap.objectives.segmentation import build_segmentation_objective
 
+# The transfer objectives that came after GAP (CDA, LTP, BIA), by their short names.
+TRANSFER_OBJECTIVES = {
+    cls.name: cls for cls in (RelativisticCrossEntropy, FeatureDistance, FeatureSimilarity)
+}
 OBJECTIVES = {
     "untargeted": Untargeted,
     "least_likely": LeastLikely,
     "targeted": Targeted,
+    **TRANSFER_OBJECTIVES,
 }
 
 
-def build_objective(name, target_class=None):
-    """Builds the objective ``name``; ``target_class`` only for "targeted"."""
+def build_objective(name, target_class=None, feature_layers=None):
+    """Builds the objective ``name``; ``target_class`` only for "targeted",
+    ``feature_layers`` only for the feature objectives ("ltp", "bia")."""
     if name not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
+    if feature_layers is not None:
+        if not issubclass(OBJECTIVES[name], FeatureObjective):
+            feature_names = sorted(
+                k for k, v in OBJECTIVES.items() if issubclass(v, FeatureObjective))
+            raise ValueError(
+                f"--feature-layer only applies to the feature objectives {feature_names}, "
+                f"not {name!r}"
+            )
+        return OBJECTIVES[name](feature_layers=feature_layers)
     if name == "targeted":
         if target_class is None:
             raise ValueError(
@@ -42,7 +61,12 @@ def build_objective(name, target_class=None):
 
 
 __all__ = [
+    "FeatureDistance",
+    "FeatureObjective",
+    "FeatureSimilarity",
     "OBJECTIVES",
+    "RelativisticCrossEntropy",
+    "TRANSFER_OBJECTIVES",
     "LeastLikely",
     "Objective",
     "SEGMENTATION_OBJECTIVES",

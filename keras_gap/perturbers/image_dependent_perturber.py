@@ -12,4 +12,4 @@ class ImageDependentPerturber(Perturber):
     kind = "image_dependent"
 
     def perturbation(self, images, training=False):
-        return self.projection(self.generator(images, training=training))
+        return self.project(self.generator(images, training=training), images)

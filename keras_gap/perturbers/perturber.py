@@ -16,7 +16,10 @@ class Perturber(keras.Model):
 
     Args:
         generator: a Keras model emitting a raw (tanh) perturbation.
-        projection: a ``LinfProjection`` or ``L2Projection`` layer.
+        projection: a ``LinfProjection``, ``L2Projection`` or
+            ``ClipProjection`` layer. A projection with ``needs_images``
+            (``ClipProjection(generator_output="image")``) is called as
+            ``projection(generator_output, images)``.
     """
 
     kind = None
@@ -44,6 +47,13 @@ class Perturber(keras.Model):
 
     def perturbation(self, images, training=False):
         raise NotImplementedError
+
+    def project(self, generator_output, images):
+        """``generator_output`` projected into the budget (relative to
+        ``images`` for projections that need them)."""
+        if getattr(self.projection, "needs_images", False):
+            return self.projection(generator_output, images)
+        return self.projection(generator_output)
 
     def check_images(self, images):
         """Raises ``ValueError`` for images this perturber cannot take.
