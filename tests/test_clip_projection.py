@@ -13,7 +13,7 @@ from keras_gap.perturbers import ImageDependentPerturber
 from keras_gap.perturbers import UniversalPerturber
 from keras_gap.perturbers import load_perturber
 from keras_gap.serving import export as serving
-from keras_gap.training.attack_run import build_perturber
+from keras_gap.perturbers import build_perturber
 
 EPSILON = 0.1
 

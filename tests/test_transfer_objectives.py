@@ -14,7 +14,7 @@ from keras_gap.objectives import FeatureDistance
 from keras_gap.objectives import FeatureSimilarity
 from keras_gap.objectives import RelativisticCrossEntropy
 from keras_gap.objectives import build_objective
-from keras_gap.training.attack_run import build_perturber
+from keras_gap.perturbers import build_perturber
 
 CLEAN = np.array([[3.0, 1.0, -2.0], [0.0, 2.0, 1.0]], np.float32)
 ADVERSARIAL = np.array([[1.0, 2.0, 0.5], [0.5, 0.0, 3.0]], np.float32)

@@ -16,6 +16,11 @@ import keras
 SEPARATOR = "/"
 
 
+def _single(tensors):
+    """One tensor rather than a list of one, so calls need no list."""
+    return tensors[0] if len(tensors) == 1 else tensors
+
+
 def _as_functional(model):
     """``model`` as a functional model (a Sequential one is converted)."""
     inputs = getattr(model, "inputs", None)
@@ -26,7 +31,7 @@ def _as_functional(model):
             f"{model.name!r} ({type(model).__name__}) has no symbolic inputs and outputs"
         )
     if isinstance(model, keras.Sequential):
-        return keras.Model(inputs, outputs, name=model.name)
+        return keras.Model(_single(inputs), _single(outputs), name=model.name)
     return model
 
 
@@ -158,6 +163,5 @@ def feature_model(model, paths):
     clone = keras.models.clone_model(
         model, clone_function=lambda layer: layer, call_function=call_function
     )
-    inputs = clone.inputs[0] if len(clone.inputs) == 1 else clone.inputs
     outputs = [recorded[tuple(path)] for path in paths] + list(clone.outputs)
-    return keras.Model(inputs, outputs, name=f"{model.name}_features")
+    return keras.Model(_single(clone.inputs), outputs, name=f"{model.name}_features")
