@@ -7,6 +7,7 @@ from keras_gap.cli import EPSILON
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.generators import GENERATORS
+from keras_gap.layers.budget_projection import METHODS
 from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.objectives import OBJECTIVES
 from keras_gap.training.attack_config import AttackConfig
@@ -44,8 +45,22 @@ def _add_attack_flags(add, defaults):
              "(L∞) or 2000/255 (L2). Default: %(default)s")
     add("--objective", choices=sorted(OBJECTIVES), default=defaults.objective,
         help="untargeted: push away from the clean prediction; least_likely: move "
-             "to each image's least-likely class; targeted: move to --target-class "
-             "(default: %(default)s)")
+             "to each image's least-likely class; targeted: move to --target-class. "
+             "Made to transfer to unseen victims: cda (relativistic cross-entropy), "
+             "ltp (push a mid-level feature map away from the clean one), bia (cosine "
+             "similarity of attention-weighted mid-level features, random input "
+             "normalisation). Default: %(default)s")
+    add("--feature-layer", action="append", dest="feature_layers", metavar="LAYER",
+        help="--objective ltp or bia: the victim layer whose feature maps are "
+             "compared (a layer inside a Keras Applications victim by its own name); "
+             "give it once for every victim or once per --victim. Default: each "
+             "victim's mid-level block (the last layer at the middle of its spatial "
+             "scales). A wrong name is refused with the list of the victim's layers")
+    add("--projection", choices=("auto",) + METHODS, default=defaults.projection,
+        help="how the generator's output meets the budget: scale (GAP: δ·min(1, ε/‖δ‖)) "
+             "or clip (CDA, LTP, BIA: the adversarial image clipped into "
+             "[x−ε, x+ε] ∩ [0, 1], L∞ only); auto: clip for cda, ltp and bia under "
+             "L∞, scale otherwise (default: %(default)s)")
     add("--target-class", type=int, help="class id for --objective targeted")
     add("--target-map", metavar="PATH.png|scene:INDEX",
         help="segmentation victims, --objective targeted: one fixed label map to "

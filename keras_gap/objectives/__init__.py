@@ -36,15 +36,13 @@ def build_objective(name, target_class=None, feature_layers=None):
     ``feature_layers`` only for the feature objectives ("ltp", "bia")."""
     if name not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
-    if feature_layers is not None:
-        if not issubclass(OBJECTIVES[name], FeatureObjective):
-            feature_names = sorted(
-                k for k, v in OBJECTIVES.items() if issubclass(v, FeatureObjective))
-            raise ValueError(
-                f"--feature-layer only applies to the feature objectives {feature_names}, "
-                f"not {name!r}"
-            )
-        return OBJECTIVES[name](feature_layers=feature_layers)
+    if feature_layers is not None and not issubclass(OBJECTIVES[name], FeatureObjective):
+        feature_names = sorted(
+            key for key, cls in OBJECTIVES.items() if issubclass(cls, FeatureObjective))
+        raise ValueError(
+            f"--feature-layer only applies to the feature objectives {feature_names}, "
+            f"not {name!r}"
+        )
     if name == "targeted":
         if target_class is None:
             raise ValueError(
@@ -57,6 +55,8 @@ def build_objective(name, target_class=None, feature_layers=None):
             f"--target-class {target_class} only applies to --objective targeted, "
             f"not {name!r}"
         )
+    if feature_layers is not None:
+        return OBJECTIVES[name](feature_layers=feature_layers)
     return OBJECTIVES[name]()
 
 

@@ -40,8 +40,8 @@ class FeatureObjective(Objective):
 
     Args:
         feature_layers: None (each victim's mid-level default, see
-            ``Victim.default_feature_layer``), a layer name for every victim,
-            or a list with one name (or None) per victim.
+            ``Victim.default_feature_layer``), a layer name for every victim
+            (or a list of one), or a list with one name (or None) per victim.
     """
 
     def __init__(self, feature_layers=None):
@@ -52,7 +52,9 @@ class FeatureObjective(Objective):
         victim lacks (listing its layers) or a list of the wrong length."""
         layers = self.feature_layers
         if not isinstance(layers, list):
-            layers = [layers] * len(victims)
+            layers = [layers]
+        if len(layers) == 1:
+            layers = layers * len(victims)
         if len(layers) != len(victims):
             raise ValueError(
                 f"got {len(layers)} feature layers for {len(victims)} victims; give one "

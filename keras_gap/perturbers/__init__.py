@@ -15,7 +15,8 @@ from keras_gap.perturbers.universal_perturber import UniversalPerturber
 PERTURBERS = {cls.kind: cls for cls in (UniversalPerturber, ImageDependentPerturber)}
 
 
-def build_perturber(kind, generator, image_shape, norm, epsilon, seed=0, **generator_kwargs):
+def build_perturber(kind, generator, image_shape, norm, epsilon, seed=0, projection="scale",
+                    **generator_kwargs):
     """An untrained perturber of ``kind`` for images of ``image_shape``.
 
     Args:
@@ -23,13 +24,16 @@ def build_perturber(kind, generator, image_shape, norm, epsilon, seed=0, **gener
         generator: a key of ``keras_gap.generators.GENERATORS``.
         image_shape: ``(H, W, C)`` of the images.
         norm, epsilon: the budget (``projection_for_norm``).
+        projection: "scale" (GAP's rescaling) or "clip" (CDA's clipping,
+            ``ClipProjection``; L∞ only).
         seed: seed of the generator's weights (and of the universal pattern Z).
         **generator_kwargs: passed to the generator builder (filters, ...).
     """
     if kind not in PERTURBERS:
         raise ValueError(f"perturber kind must be one of {sorted(PERTURBERS)}, got {kind!r}")
     network = build_generator(generator, image_shape, seed=seed, **generator_kwargs)
-    return PERTURBERS[kind].build(network, projection_for_norm(norm, epsilon), seed=seed)
+    budget = projection_for_norm(norm, epsilon, projection)
+    return PERTURBERS[kind].build(network, budget, seed=seed)
 
 
 __all__ = [

@@ -29,9 +29,9 @@ class ClassificationTask(Task):
             )
         return cls(target_class)
 
-    def objective(self, name):
+    def objective(self, name, feature_layers=None):
         """The objective ``name`` for this task (see ``build_objective``)."""
-        return build_objective(name, self.target_class)
+        return build_objective(name, self.target_class, feature_layers)
 
     def check_data(self, victim, data):
         """Raises unless ``data`` yields one label per image."""
