@@ -10,12 +10,16 @@ a ``GAPTrainer``, ``compile`` and ``fit``.
 from keras_gap.generators import build_generator
 from keras_gap.generators import resnet_generator
 from keras_gap.generators import unet_generator
+from keras_gap.layers import ClipProjection
 from keras_gap.layers import ImagenetPreprocessing
 from keras_gap.layers import L2Projection
 from keras_gap.layers import LinfProjection
 from keras_gap.layers import ReflectionPadding2D
 from keras_gap.layers import projection_for_norm
+from keras_gap.objectives import FeatureDistance
+from keras_gap.objectives import FeatureSimilarity
 from keras_gap.objectives import LeastLikely
+from keras_gap.objectives import RelativisticCrossEntropy
 from keras_gap.objectives import SegmentationTargeted
 from keras_gap.objectives import SegmentationUntargeted
 from keras_gap.objectives import Targeted
@@ -30,6 +34,9 @@ from keras_gap.victims import Victim
 from keras_gap.victims import load_victim
 
 __all__ = [
+    "ClipProjection",
+    "FeatureDistance",
+    "FeatureSimilarity",
     "GAPTrainer",
     "ImageDependentPerturber",
     "ImagenetPreprocessing",
@@ -37,6 +44,7 @@ __all__ = [
     "LeastLikely",
     "LinfProjection",
     "ReflectionPadding2D",
+    "RelativisticCrossEntropy",
     "SegmentationTargeted",
     "SegmentationUntargeted",
     "Targeted",

@@ -82,7 +82,7 @@ ATTACK_CASES = [
     (["--epochs", "0"], "'0'"),
     (["--norm", "l1"], "'l1'"),
     (["--reduction", "mean"], "'mean'"),
-    (["--scaling", "straight_through_2018", "--norm", "l2"], "not 'l2'"),
+    (["--projection", "straight_through_2018", "--norm", "l2"], "not 'l2'"),
     (["--victim", "alexnet"], "'alexnet'"),
     (["--victim", "{missing}"], "missing.keras"),
     (["--victim", "{corrupt}"], "corrupt.keras"),
@@ -93,6 +93,10 @@ ATTACK_CASES = [
     (["--objective", "targeted", "--target-class", "10"], "10"),
     (["--objective", "targeted"], "--target-class"),
     (["--target-class", "3"], "--target-class 3"),
+    (["--objective", "ltp", "--feature-layer", "conv_9"], "'conv_9'"),
+    (["--objective", "bia", "--feature-layer", "a", "--feature-layer", "b"], "2 feature layers"),
+    (["--objective", "cda", "--feature-layer", "conv_9"], "'cda'"),
+    (["--projection", "clip", "--norm", "l2", "--epsilon", "1"], "'l2'"),
     (["--victim", "{five}"], "five"),  # ensemble: 10 vs 5 classes
     (["--victim", "{big}"], "big"),  # ensemble: 28x28x1 vs 32x32x3 images
     (["--loss-weight", "1", "--loss-weight", "2"], "2 --loss-weight"),

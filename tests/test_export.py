@@ -251,7 +251,7 @@ def _op_types(function):
 
 def test_straight_through_scaling_exports_with_stock_ops(tmp_path):
     perturber = build_perturber("universal", "resnet", (16, 16, 3), "linf", 0.05, seed=0,
-                                scaling="straight_through_2018", filters=4,
+                                projection="straight_through_2018", filters=4,
                                 num_residual_blocks=1)
     perturber(np.zeros((1, 16, 16, 3), np.float32))
     loaded = tf.saved_model.load(

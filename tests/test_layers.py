@@ -80,7 +80,7 @@ def test_projection_for_norm_rejects_unknown_norm():
         projection_for_norm("l3", 0.1)
 
 
-def test_projection_for_norm_picks_the_scaling():
+def test_projection_for_norm_picks_the_method():
     assert type(projection_for_norm("linf", 0.1)) is LinfProjection
     chosen = projection_for_norm("linf", 0.1, "straight_through_2018")
     assert type(chosen) is StraightThroughLinfProjection
@@ -140,7 +140,7 @@ def test_straight_through_perturber_saves_and_loads(tmp_path):
     expected = perturber(images).numpy()
     perturber.save(tmp_path / "perturber.keras")
     loaded = load_perturber(tmp_path / "perturber.keras")
-    assert loaded.scaling == "straight_through_2018" and loaded.epsilon == 0.03
+    assert loaded.projection_method == "straight_through_2018" and loaded.epsilon == 0.03
     np.testing.assert_array_equal(loaded(images).numpy(), expected)
     assert np.abs(expected - images).max(axis=(1, 2)).max() <= 0.03 + 1e-6
 

@@ -45,9 +45,9 @@ def test_universal_main_writes_every_artifact(tiny_victim_path, tmp_path):
     config = json.loads((output / "config.json").read_text())
     assert config["epsilon"] == pytest.approx(10 / 255)
     assert config["victims"] == [tiny_victim_path]
-    # config.json records the resolved reduction and the scaling.
+    # config.json records the resolved reduction and projection.
     assert config["reduction"] == Untargeted.default_reduction
-    assert config["scaling"] == "detached"
+    assert config["projection"] == "scale"
     delta = np.load(output / "perturbation.npy")
     assert delta.shape == (28, 28, 1)
     assert np.abs(delta).max() <= 10 / 255 + 1e-6
@@ -76,17 +76,17 @@ def test_targeted_run_reports_target_success(tiny_victim_path, tmp_path):
     assert metrics["l2"] <= 1.5 + 1e-5
 
 
-def test_reduction_and_scaling_flags_reach_the_objective_config_and_perturber(
+def test_reduction_and_projection_flags_reach_the_objective_config_and_perturber(
         tiny_victim_path, tmp_path):
     output = tmp_path / "ll"
     argv = ["--victim", tiny_victim_path, "--output-dir", str(output),
             "--objective", "least_likely", "--reduction", "ce",
-            "--scaling", "straight_through_2018", *TINY]
+            "--projection", "straight_through_2018", *TINY]
     assert universal.main(argv) == 0
     config = json.loads((output / "config.json").read_text())
-    assert (config["reduction"], config["scaling"]) == ("ce", "straight_through_2018")
+    assert (config["reduction"], config["projection"]) == ("ce", "straight_through_2018")
     perturber = load_perturber(output / "perturber.keras")
-    assert perturber.scaling == "straight_through_2018"
+    assert perturber.projection_method == "straight_through_2018"
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["linf"] <= 0.1 + 1e-6
     # Resuming with another reduction is another run.
@@ -139,7 +139,7 @@ def _run_cli(*arguments):
     (["--victim", "no_such_victim.keras"], "no_such_victim.keras"),
     (["--victim", "alexnet"], "'alexnet'"),
     (["--reduction", "mean"], "'mean'"),
-    (["--scaling", "straight_through_2018", "--norm", "l2"], "not 'l2'"),
+    (["--projection", "straight_through_2018", "--norm", "l2"], "not 'l2'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(arguments, fragment, tmp_path):
     result = _run_cli(*arguments, "--output-dir", str(tmp_path / "out"))

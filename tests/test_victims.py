@@ -8,7 +8,8 @@ from keras_gap.victims import build_classifier
 from keras_gap.victims import load_victim
 
 
-@pytest.mark.parametrize("architecture", ["small_cnn", "small_resnet", "mobilenet_v2"])
+@pytest.mark.parametrize("architecture", ["small_cnn", "small_resnet", "small_strided_cnn",
+                                          "mobilenet_v2"])
 def test_classifiers_take_fashion_mnist_images_and_return_logits(architecture):
     model = build_classifier(architecture, (28, 28, 1), 10)
     out = model(np.random.default_rng(0).random((2, 28, 28, 1)).astype(np.float32))

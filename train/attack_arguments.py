@@ -8,9 +8,10 @@ from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.generators import GENERATORS
+from keras_gap.layers.budget_projection import PROJECTION_METHODS
 from keras_gap.layers.budget_projection import PROJECTIONS
-from keras_gap.layers.budget_projection import SCALINGS
 from keras_gap.objectives import OBJECTIVES
+from keras_gap.objectives import REDUCTION_OBJECTIVES
 from keras_gap.objectives import REDUCTIONS
 from keras_gap.training.attack_config import AttackConfig
 from keras_gap.training.distribution import STRATEGIES
@@ -48,8 +49,17 @@ def _add_victim_and_data_flags(add, defaults):
 def _add_objective_flags(add, defaults):
     add("--objective", choices=sorted(OBJECTIVES), default=defaults.objective,
         help="untargeted: push away from the clean prediction; least_likely: move "
-             "to each image's least-likely class; targeted: move to --target-class "
-             "(default: %(default)s)")
+             "to each image's least-likely class; targeted: move to --target-class. "
+             "Made to transfer to unseen victims: cda (relativistic cross-entropy), "
+             "ltp (push a mid-level feature map away from the clean one), bia (cosine "
+             "similarity of attention-weighted mid-level features, random input "
+             "normalisation). Default: %(default)s")
+    add("--feature-layer", action="append", dest="feature_layers", metavar="LAYER",
+        help="--objective ltp or bia: the victim layer whose feature maps are "
+             "compared (a layer inside a Keras Applications victim by its own name); "
+             "give it once for every victim or once per --victim. Default: each "
+             "victim's mid-level block (the last layer at the middle of its spatial "
+             "scales). A wrong name is refused with the list of the victim's layers")
     add("--target-class", type=int, help="class id for --objective targeted")
     add("--target-map", metavar="PATH.png|scene:INDEX|cityscapes:PATH.png",
         help="segmentation victims, --objective targeted: one fixed label map to "
@@ -66,17 +76,21 @@ def _add_attack_flags(add, defaults):
         help="budget in pixel units of [0, 1]; fractions allowed, e.g. 10/255 "
              "(L∞) or 2000/255 (L2). Default: %(default)s")
     defaults_text = ", ".join(
-        f"{name} {OBJECTIVES[name].default_reduction}" for name in sorted(OBJECTIVES))
+        f"{name} {cls.default_reduction}" for name, cls in sorted(REDUCTION_OBJECTIVES.items()))
     add("--reduction", choices=sorted(REDUCTIONS),
         help="how the objective's per-image cross-entropies make the batch's loss: "
              "per_image (mean of the per-image logs), batch_mean (log of the batch's "
              "mean CE, as the original code) or ce (mean CE, no log). Default: the "
              f"objective's measured best ({defaults_text})")
-    add("--scaling", choices=sorted(SCALINGS), default=defaults.scaling,
-        help="detached: scale each image into the budget with the scale held "
-             "constant for the gradient (the 2019 code); straight_through_2018 (linf "
-             "only): per image and channel, with straight-through gradients through "
-             "the scale and the clip, as the paper's 2018 code. Default: %(default)s")
+    add("--projection", choices=["auto", *sorted(PROJECTION_METHODS)],
+        default=defaults.projection,
+        help="how the generator's output meets the budget: scale (GAP: δ·min(1, ε/‖δ‖), "
+             "the scale held constant for the gradient, as the 2019 code); "
+             "straight_through_2018 (L∞ only: per image and channel, straight-through "
+             "gradients through the scale and the clip, as the paper's 2018 code); clip "
+             "(CDA, LTP, BIA: the adversarial image clipped into [x−ε, x+ε] ∩ [0, 1], L∞ "
+             "only); auto: clip for cda, ltp and bia under L∞, scale otherwise "
+             "(default: %(default)s)")
     add("--generator", choices=sorted(GENERATORS), default=defaults.generator,
         help="generator architecture (default: %(default)s)")
     add("--generator-filters", type=POSITIVE_INT,

@@ -80,9 +80,20 @@ class Run:
         epsilon = "" if epsilon is None else f" ε {epsilon:.4g}"
         target = self.target_class if self.target_map is None else "target map"
         target = "" if target is None else f" → {target}"
+        projection = self.config.get("projection", "scale")
+        projection = "" if projection == "scale" else f" {projection}"
+        layers = self.config.get("feature_layers")
+        layers = "" if not layers else f" @{','.join(layers)}"
         return (f"{self.config.get('kind', self.perturber.kind)} "
-                f"{self.config.get('objective', '')}{target} "
-                f"{self.config.get('norm', self.perturber.norm)}{epsilon}").replace("  ", " ")
+                f"{self.config.get('objective', '')}{target}{layers} "
+                f"{self.config.get('norm', self.perturber.norm)}{epsilon}{projection}"
+                ).replace("  ", " ")
+
+    @property
+    def budget(self):
+        """What the random-noise floor depends on: kind, norm and epsilon."""
+        return (f"{self.perturber.kind} {self.perturber.norm} "
+                f"ε {float(self.perturber.epsilon):.4g}")
 
 
 def load_run(directory):
@@ -153,7 +164,8 @@ def transfer_table(runs, victims, dataset="fashion_mnist", split=HELD_OUT, limit
         (rows × columns), "seen" (whether the column's victim was among the
         row's training victims), "target_success_rate" (rows × columns, None
         for untargeted runs), "runs" (each run's details and full metrics),
-        "dataset", "split", "num_images".
+        "noise_floor" (``{kind norm ε: the random-noise fooling rate of
+        each column}``), "dataset", "split", "num_images".
     """
     if not runs:
         raise ValueError("give at least one run directory to --transfer")
@@ -165,7 +177,7 @@ def transfer_table(runs, victims, dataset="fashion_mnist", split=HELD_OUT, limit
     data = {}
     table = {"dataset": dataset, "split": split, "num_images": None, "rows": labels,
              "columns": columns, "fooling_rate": [], "seen": [], "target_success_rate": [],
-             "runs": []}
+             "runs": [], "noise_floor": {}}
     for label, run in zip(labels, runs):
         shape = tuple(run.perturber.image_shape)
         if shape not in data:
@@ -180,6 +192,9 @@ def transfer_table(runs, victims, dataset="fashion_mnist", split=HELD_OUT, limit
                            ("target_success_rate", target), ("runs", details)):
             table[key].append(value)
         table["num_images"] = details["metrics"]["num_images"]
+        per_victim = details["metrics"]["victims"]
+        table["noise_floor"].setdefault(run.budget, [
+            per_victim[name].get("random_noise_fooling_rate") for name in columns])
         if log:
             log(f"{label} ({run.description}): " + ", ".join(
                 f"{name} {rate:.3f}" for name, rate in zip(columns, fooling)))
@@ -194,6 +209,10 @@ def _matrix_markdown(table, values):
             continue  # e.g. an untargeted run in the target-success table
         rows.append([row, run["description"]] + [
             "" if v is None else f"{v:.3f}" + (" *" if s else "") for v, s in zip(cells, seen)])
+    if values is table["fooling_rate"]:
+        for budget, floor in table.get("noise_floor", {}).items():
+            rows.append(["random ±ε noise", f"floor of {budget}"] + [
+                "" if v is None else f"{v:.3f}" for v in floor])
     return format_table(header, rows, align="ll" + "r" * len(table["columns"]))
 
 
@@ -203,7 +222,8 @@ def transfer_markdown(table):
     lines = [
         f"Fooling rate on {table['num_images']} {table['dataset']} {table['split']} "
         "images. Rows: the victim(s) the perturber was trained on; columns: the "
-        "victim it is evaluated on; * marks a victim seen in training.",
+        "victim it is evaluated on; * marks a victim seen in training; the random "
+        "±ε noise rows are the floor an attack of that kind and budget must beat.",
         "",
         _matrix_markdown(table, table["fooling_rate"]),
     ]

@@ -1,19 +1,21 @@
 """Serialisable Keras layers used by generators and perturbers."""
 
+from keras_gap.layers.budget_projection import ClipProjection
 from keras_gap.layers.budget_projection import L2Projection
 from keras_gap.layers.budget_projection import LinfProjection
-from keras_gap.layers.budget_projection import SCALINGS
+from keras_gap.layers.budget_projection import PROJECTION_METHODS
 from keras_gap.layers.budget_projection import StraightThroughLinfProjection
 from keras_gap.layers.budget_projection import projection_for_norm
 from keras_gap.layers.imagenet_preprocessing import ImagenetPreprocessing
 from keras_gap.layers.reflection_padding import ReflectionPadding2D
 
 __all__ = [
+    "ClipProjection",
     "ImagenetPreprocessing",
     "L2Projection",
     "LinfProjection",
     "ReflectionPadding2D",
-    "SCALINGS",
+    "PROJECTION_METHODS",
     "StraightThroughLinfProjection",
     "projection_for_norm",
 ]

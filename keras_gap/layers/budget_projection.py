@@ -1,16 +1,20 @@
-"""Scale a perturbation into its L∞ or L2 budget: ``δ · min(1, ε / ‖δ‖)``.
+"""Budget projections: the generator's raw output → a perturbation within ε.
 
-Two scalings (``SCALINGS``), chosen with ``--scaling``:
+Three methods (``PROJECTION_METHODS``), chosen with ``--projection``:
 
-* ``detached`` (default): the scale is computed per image (every axis but
-  the batch axis) and treated as a constant for the gradient, as in the
-  original GAP code after its 2019 fix: gradients flow through ``δ``
-  itself, not through the norm. The clip of ``x + δ`` to [0, 1] passes no
-  gradient where it clips.
-* ``straight_through_2018`` (L∞ only): what produced the paper's numbers.
-  The 2018 code scaled *per image and per channel* and did it, and the
-  clip, on ``.data``: the forward pass is scaled and clipped, the backward
-  pass is the identity (a straight-through estimator).
+* ``scale`` (GAP's, the default): ``δ · min(1, ε / ‖δ‖)`` for L∞ or L2
+  (``LinfProjection``, ``L2Projection``). The scale is computed per image
+  (every axis but the batch axis) and treated as a constant for the
+  gradient, as in the original GAP code after its 2019 fix: gradients flow
+  through ``δ`` itself, not through the norm. The clip of ``x + δ`` to
+  [0, 1] passes no gradient where it clips.
+* ``straight_through_2018`` (L∞ only, ``StraightThroughLinfProjection``):
+  what produced the paper's numbers. The 2018 code scaled *per image and per
+  channel* and did it, and the clip, on ``.data``: the forward pass is
+  scaled and clipped, the backward pass is the identity (a straight-through
+  estimator).
+* ``clip`` (L∞ only, ``ClipProjection``): CDA, LTP and BIA clip the
+  adversarial image into ``[x − ε, x + ε] ∩ [0, 1]`` instead.
 
 Epsilon is in pixel units of images in [0, 1].
 """
@@ -37,7 +41,10 @@ def check_epsilon(epsilon):
 
 class _BudgetProjection(keras.layers.Layer):
     norm_name = None
-    scaling_name = "detached"
+    norm_name = None
+    method = "scale"
+    # True for projections that need the clean images: ``call(output, images)``.
+    needs_images = False
 
     def __init__(self, epsilon, **kwargs):
         super().__init__(**kwargs)
@@ -95,7 +102,7 @@ class StraightThroughLinfProjection(_BudgetProjection):
     the clip of ``x + δ`` to [0, 1] (``add_to``)."""
 
     norm_name = "linf"
-    scaling_name = "straight_through_2018"
+    method = "straight_through_2018"
 
     def norm(self, perturbation):
         return ops.max(ops.abs(perturbation), axis=(1, 2))
@@ -111,23 +118,75 @@ class StraightThroughLinfProjection(_BudgetProjection):
         return _straight_through(ops.clip(total, 0.0, 1.0), total)
 
 
-# {scaling: {norm: projection class}}; PROJECTIONS holds the default scaling's.
-SCALINGS = {}
-for _class in (LinfProjection, L2Projection, StraightThroughLinfProjection):
-    SCALINGS.setdefault(_class.scaling_name, {})[_class.norm_name] = _class
-PROJECTIONS = SCALINGS["detached"]
-DEFAULT_SCALING = "detached"
+@keras.saving.register_keras_serializable(package="keras_gap")
+class ClipProjection(_BudgetProjection):
+    """CDA's projection: clip the adversarial image into ``[x − ε, x + ε]``.
+
+    The perturber then clips ``x + δ`` to [0, 1], so the adversarial image
+    is the projection of the generator's unrestricted one onto
+    ``[x − ε, x + ε] ∩ [0, 1]``, element by element, as in CDA, LTP and BIA.
+    Unlike scaling, saturated elements get no gradient, and every element
+    can use the whole budget.
+
+    Args:
+        epsilon: the L∞ budget.
+        generator_output: "perturbation" (the generator's tanh output ``g``
+            is an unrestricted perturbation: ``δ = clip(g, ±ε)``; works for
+            universal and image-dependent perturbers) or "image" (as in CDA's
+            code: ``(g + 1) / 2`` is an unrestricted image ``u`` and
+            ``δ = clip(u − x, ±ε)``; image-dependent perturbers only, as it
+            needs the clean images ``x``).
+    """
+
+    norm_name = "linf"
+    method = "clip"
+    OUTPUTS = ("perturbation", "image")
+
+    def __init__(self, epsilon, generator_output="perturbation", **kwargs):
+        super().__init__(epsilon, **kwargs)
+        if generator_output not in self.OUTPUTS:
+            raise ValueError(
+                f"generator_output must be one of {self.OUTPUTS}, got {generator_output!r}"
+            )
+        self.generator_output = generator_output
+        self.needs_images = generator_output == "image"
+
+    def norm(self, perturbation):
+        return ops.max(ops.abs(perturbation), axis=(1, 2, 3))
+
+    def call(self, generator_output, images=None):
+        if self.needs_images:
+            if images is None:
+                raise ValueError("ClipProjection(generator_output='image') needs the images")
+            generator_output = (generator_output + 1.0) * 0.5 - images
+        return ops.clip(generator_output, -self.epsilon, self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "generator_output": self.generator_output}
 
 
-def projection_for_norm(norm, epsilon, scaling=DEFAULT_SCALING):
+# {method: {norm: projection class}}; PROJECTIONS holds GAP's scaling.
+PROJECTION_METHODS = {}
+for _class in (LinfProjection, L2Projection, StraightThroughLinfProjection, ClipProjection):
+    PROJECTION_METHODS.setdefault(_class.method, {})[_class.norm_name] = _class
+PROJECTIONS = PROJECTION_METHODS["scale"]
+DEFAULT_METHOD = "scale"
+
+
+def projection_for_norm(norm, epsilon, method=DEFAULT_METHOD, generator_output="perturbation"):
     """Returns the projection layer for ``norm`` ("linf" or "l2") and
-    ``scaling`` ("detached" or "straight_through_2018", L∞ only)."""
+    ``method`` ("scale", "straight_through_2018" or "clip", the last two L∞
+    only); ``generator_output`` is ``ClipProjection``'s."""
     if norm not in PROJECTIONS:
         raise ValueError(f"norm must be one of {sorted(PROJECTIONS)}, got {norm!r}")
-    if scaling not in SCALINGS:
-        raise ValueError(f"scaling must be one of {sorted(SCALINGS)}, got {scaling!r}")
-    if norm not in SCALINGS[scaling]:
+    if method not in PROJECTION_METHODS:
         raise ValueError(
-            f"scaling {scaling!r} supports the norms {sorted(SCALINGS[scaling])}, not {norm!r}"
+            f"projection must be one of {sorted(PROJECTION_METHODS)}, got {method!r}")
+    if norm not in PROJECTION_METHODS[method]:
+        raise ValueError(
+            f"projection {method!r} supports the norms {sorted(PROJECTION_METHODS[method])}, "
+            f"not {norm!r}"
         )
-    return SCALINGS[scaling][norm](epsilon)
+    if method == "clip":
+        return ClipProjection(epsilon, generator_output=generator_output)
+    return PROJECTION_METHODS[method][norm](epsilon)

@@ -16,23 +16,45 @@ from keras_gap.objectives.classification import Untargeted
 from keras_gap.objectives.cross_entropy import REDUCTIONS
 from keras_gap.objectives.cross_entropy import check_reduction
 from keras_gap.objectives.cross_entropy import log_cross_entropy
+from keras_gap.objectives.feature_space import FeatureDistance
+from keras_gap.objectives.feature_space import FeatureObjective
+from keras_gap.objectives.feature_space import FeatureSimilarity
+from keras_gap.objectives.relativistic import RelativisticCrossEntropy
 from keras_gap.objectives.segmentation import SEGMENTATION_OBJECTIVES
 from keras_gap.objectives.segmentation import SegmentationTargeted
 from keras_gap.objectives.segmentation import SegmentationUntargeted
 from keras_gap.objectives.segmentation import build_segmentation_objective
 
+# The transfer objectives that came after GAP (CDA, LTP, BIA), by their short names.
+TRANSFER_OBJECTIVES = {
+    cls.name: cls for cls in (RelativisticCrossEntropy, FeatureDistance, FeatureSimilarity)
+}
 OBJECTIVES = {
     "untargeted": Untargeted,
     "least_likely": LeastLikely,
     "targeted": Targeted,
+    **TRANSFER_OBJECTIVES,
+}
+# The objectives whose batch loss takes a --reduction.
+REDUCTION_OBJECTIVES = {
+    name: cls for name, cls in OBJECTIVES.items() if issubclass(cls, LogCrossEntropyObjective)
 }
 
 
-def build_objective(name, target_class=None, reduction=None):
-    """Builds the objective ``name``; ``target_class`` only for "targeted";
-    ``reduction`` None for the objective's measured default."""
+def build_objective(name, target_class=None, reduction=None, feature_layers=None):
+    """Builds the objective ``name``; ``target_class`` only for "targeted",
+    ``reduction`` only for the cross-entropy objectives (None: the
+    objective's measured default), ``feature_layers`` only for the feature
+    objectives ("ltp", "bia")."""
     if name not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
+    if feature_layers is not None and not issubclass(OBJECTIVES[name], FeatureObjective):
+        feature_names = sorted(
+            key for key, cls in OBJECTIVES.items() if issubclass(cls, FeatureObjective))
+        raise ValueError(
+            f"--feature-layer only applies to the feature objectives {feature_names}, "
+            f"not {name!r}"
+        )
     if name == "targeted":
         if target_class is None:
             raise ValueError(
@@ -45,12 +67,25 @@ def build_objective(name, target_class=None, reduction=None):
             f"--target-class {target_class} only applies to --objective targeted, "
             f"not {name!r}"
         )
-    return OBJECTIVES[name](reduction=reduction)
+    if reduction is not None and not issubclass(OBJECTIVES[name], LogCrossEntropyObjective):
+        raise ValueError(f"--reduction only applies to the cross-entropy objectives "
+                         f"{sorted(REDUCTION_OBJECTIVES)}, not {name!r}")
+    if feature_layers is not None:
+        return OBJECTIVES[name](feature_layers=feature_layers)
+    if issubclass(OBJECTIVES[name], LogCrossEntropyObjective):
+        return OBJECTIVES[name](reduction=reduction)
+    return OBJECTIVES[name]()
 
 
 __all__ = [
+    "FeatureDistance",
+    "FeatureObjective",
+    "FeatureSimilarity",
     "OBJECTIVES",
     "REDUCTIONS",
+    "REDUCTION_OBJECTIVES",
+    "RelativisticCrossEntropy",
+    "TRANSFER_OBJECTIVES",
     "LeastLikely",
     "LogCrossEntropyObjective",
     "Objective",

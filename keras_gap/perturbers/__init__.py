@@ -7,7 +7,6 @@ A perturber maps clean images in [0, 1] to adversarial images in [0, 1];
 
 from keras_gap.generators import build_generator
 from keras_gap.layers import projection_for_norm
-from keras_gap.layers.budget_projection import DEFAULT_SCALING
 from keras_gap.perturbers.image_dependent_perturber import ImageDependentPerturber
 from keras_gap.perturbers.perturber import Perturber
 from keras_gap.perturbers.perturber import load_perturber
@@ -16,8 +15,8 @@ from keras_gap.perturbers.universal_perturber import UniversalPerturber
 PERTURBERS = {cls.kind: cls for cls in (UniversalPerturber, ImageDependentPerturber)}
 
 
-def build_perturber(kind, generator, image_shape, norm, epsilon, seed=0,
-                    scaling=DEFAULT_SCALING, **generator_kwargs):
+def build_perturber(kind, generator, image_shape, norm, epsilon, seed=0, projection="scale",
+                    **generator_kwargs):
     """An untrained perturber of ``kind`` for images of ``image_shape``.
 
     Args:
@@ -25,16 +24,17 @@ def build_perturber(kind, generator, image_shape, norm, epsilon, seed=0,
         generator: a key of ``keras_gap.generators.GENERATORS``.
         image_shape: ``(H, W, C)`` of the images.
         norm, epsilon: the budget (``projection_for_norm``).
-        scaling: how the budget is enforced and differentiated: "detached"
-            or "straight_through_2018" (``keras_gap.layers.SCALINGS``).
+        projection: "scale" (GAP's rescaling), "straight_through_2018" (the
+            paper's 2018 L∞ scaling) or "clip" (CDA's clipping, L∞ only):
+            ``keras_gap.layers.PROJECTION_METHODS``.
         seed: seed of the generator's weights (and of the universal pattern Z).
         **generator_kwargs: passed to the generator builder (filters, ...).
     """
     if kind not in PERTURBERS:
         raise ValueError(f"perturber kind must be one of {sorted(PERTURBERS)}, got {kind!r}")
     network = build_generator(generator, image_shape, seed=seed, **generator_kwargs)
-    projection = projection_for_norm(norm, epsilon, scaling)
-    return PERTURBERS[kind].build(network, projection, seed=seed)
+    budget = projection_for_norm(norm, epsilon, projection)
+    return PERTURBERS[kind].build(network, budget, seed=seed)
 
 
 __all__ = [

@@ -17,4 +17,4 @@ class ImageDependentPerturber(Perturber):
         return cls(generator, projection, name="image_dependent_perturber")
 
     def perturbation(self, images, training=False):
-        return self.projection(self.generator(images, training=training))
+        return self.project(self.generator(images, training=training), images)

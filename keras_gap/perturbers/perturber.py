@@ -16,8 +16,12 @@ class Perturber(keras.Model):
 
     Args:
         generator: a Keras model emitting a raw (tanh) perturbation.
-        projection: a budget projection layer (``projection_for_norm``); it
-            also adds the perturbation and clips (``projection.add_to``).
+        projection: a budget projection layer (``projection_for_norm``):
+            ``LinfProjection``, ``L2Projection``,
+            ``StraightThroughLinfProjection`` or ``ClipProjection``. It also
+            adds the perturbation and clips (``projection.add_to``); one with
+            ``needs_images`` (``ClipProjection(generator_output="image")``)
+            is called as ``projection(generator_output, images)``.
     """
 
     kind = None
@@ -39,8 +43,9 @@ class Perturber(keras.Model):
         return self.projection.epsilon
 
     @property
-    def scaling(self):
-        return self.projection.scaling_name
+    def projection_method(self):
+        """"scale", "straight_through_2018" or "clip" (``PROJECTION_METHODS``)."""
+        return self.projection.method
 
     @property
     def image_shape(self):
@@ -49,6 +54,13 @@ class Perturber(keras.Model):
 
     def perturbation(self, images, training=False):
         raise NotImplementedError
+
+    def project(self, generator_output, images):
+        """``generator_output`` projected into the budget (relative to
+        ``images`` for projections that need them)."""
+        if self.projection.needs_images:
+            return self.projection(generator_output, images)
+        return self.projection(generator_output)
 
     def check_images(self, images):
         """Raises ``ValueError`` for images this perturber cannot take.

@@ -17,6 +17,12 @@ class UniversalPerturber(Perturber):
     kind = "universal"
 
     def __init__(self, generator, projection, seed=0, **kwargs):
+        if getattr(projection, "needs_images", False):
+            raise ValueError(
+                f"a universal perturber makes one perturbation for every image, so its "
+                f"projection cannot depend on the image; got {projection.name!r} with "
+                "generator_output='image' (use generator_output='perturbation')"
+            )
         super().__init__(generator, projection, **kwargs)
         self.seed = int(seed)
         pattern_shape = (1,) + tuple(generator.input_shape[1:])

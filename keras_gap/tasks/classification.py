@@ -31,9 +31,9 @@ class ClassificationTask(Task):
             )
         return cls(target_class)
 
-    def objective(self, name, reduction=None):
+    def objective(self, name, reduction=None, feature_layers=None):
         """The objective ``name`` for this task (see ``build_objective``)."""
-        return build_objective(name, self.target_class, reduction)
+        return build_objective(name, self.target_class, reduction, feature_layers)
 
     def check_data(self, victim, data):
         """Raises unless ``data`` yields one label per image, from exactly the

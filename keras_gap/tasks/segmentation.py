@@ -43,8 +43,11 @@ class SegmentationTask(Task):
                                          victim.num_classes, victim.input_shape[:2])
         return cls(target_map)
 
-    def objective(self, name, reduction=None):
+    def objective(self, name, reduction=None, feature_layers=None):
         """The dense objective ``name`` (see ``build_segmentation_objective``)."""
+        if feature_layers is not None:
+            raise ValueError("--feature-layer applies to the feature objectives of "
+                             "classifiers, not to segmenters")
         return build_segmentation_objective(name, self.target_map, reduction)
 
     def check_data(self, victim, data):

@@ -14,8 +14,9 @@ from keras_gap.data import HELD_OUT
 from keras_gap.data.splits import check_split
 from keras_gap.data.target_maps import resolve_target_map_spec
 from keras_gap.layers import projection_for_norm
-from keras_gap.layers.budget_projection import DEFAULT_SCALING
-from keras_gap.objectives import OBJECTIVES
+from keras_gap.layers.budget_projection import PROJECTION_METHODS
+from keras_gap.objectives import REDUCTION_OBJECTIVES
+from keras_gap.objectives import TRANSFER_OBJECTIVES
 from keras_gap.objectives import build_objective
 from keras_gap.objectives import check_reduction
 from keras_gap.perturbers import PERTURBERS
@@ -38,10 +39,11 @@ class AttackConfig:
     norm: str = "linf"
     epsilon: float = 0.1
     objective: str = "untargeted"
+    feature_layers: list = None
+    projection: str = "auto"
     target_class: int = None
     target_map: str = None
     reduction: str = None
-    scaling: str = DEFAULT_SCALING
     generator: str = "resnet"
     generator_filters: int = None
     generator_blocks: int = None
@@ -80,13 +82,34 @@ def generator_settings(generator, image_shape, filters=None, blocks=None):
     return {"filters": filters, "depth": depth}
 
 
+# Keys newer versions added to config.json, with the value older runs had:
+# a run directory written before them still resumes.
+LEGACY_VALUES = {"feature_layers": None, "projection": "scale"}
+
+
+def resolve_projection(objective, norm, projection):
+    """``projection`` ("auto" or a key of ``PROJECTION_METHODS``) resolved:
+    "auto" is CDA's clip for the transfer objectives under L∞ (CDA, LTP and
+    BIA all clip) and GAP's scaling otherwise."""
+    if projection == "auto":
+        return "clip" if objective in TRANSFER_OBJECTIVES and norm == "linf" else "scale"
+    if projection not in PROJECTION_METHODS:
+        raise ValueError(f"projection must be 'auto' or one of {sorted(PROJECTION_METHODS)}, "
+                         f"got {projection!r}")
+    return projection
+
+
 def _check_objective(config):
     """The objective name and its target, before any model is loaded."""
     if config.target_map is None:
         # raises for bad values
-        build_objective(config.objective, config.target_class, config.reduction)
+        build_objective(config.objective, config.target_class, config.reduction,
+                        config.feature_layers)
         return
     check_reduction(config.reduction)
+    if config.feature_layers is not None:
+        raise ValueError("--feature-layer applies to the feature objectives of classifiers, "
+                         "not to segmenters (--target-map)")
     if config.target_class is not None:
         raise ValueError("give --target-class (classifiers) or --target-map (segmenters), not both")
     if config.objective != "targeted":
@@ -112,10 +135,12 @@ def resolve_config(config, log=print):
     if config.kind not in PERTURBERS:
         raise ValueError(f"kind must be one of {sorted(PERTURBERS)}, got {config.kind!r}")
     resolved = dataclasses.replace(config)
-    projection = projection_for_norm(resolved.norm, resolved.epsilon, resolved.scaling)
+    resolved.projection = resolve_projection(
+        resolved.objective, resolved.norm, resolved.projection)
+    projection = projection_for_norm(resolved.norm, resolved.epsilon, resolved.projection)
     resolved.epsilon = projection.epsilon
-    if resolved.reduction is None and resolved.objective in OBJECTIVES:
-        resolved.reduction = OBJECTIVES[resolved.objective].default_reduction
+    if resolved.reduction is None and resolved.objective in REDUCTION_OBJECTIVES:
+        resolved.reduction = REDUCTION_OBJECTIVES[resolved.objective].default_reduction
     _check_objective(resolved)
     check_split(resolved.split)
     resolved.target_map = resolve_target_map_spec(resolved.target_map)

@@ -26,6 +26,7 @@ from keras_gap.data import load_image_data
 from keras_gap.perturbers import build_perturber
 from keras_gap.reports.figures import save_perturbation_png
 from keras_gap.tasks import task_for
+from keras_gap.training.attack_config import LEGACY_VALUES
 from keras_gap.training.attack_config import generator_settings
 from keras_gap.training.attack_config import resolve_config
 from keras_gap.training.callbacks import StopOnNonFiniteLoss
@@ -81,13 +82,13 @@ def build_attack(config):
         task.check_data(victims[0], data)
     perturber = build_perturber(
         config.kind, config.generator, image_shape, config.norm, config.epsilon,
-        seed=config.seed, scaling=config.scaling, **generator_settings(
+        seed=config.seed, projection=config.projection, **generator_settings(
             config.generator, image_shape, config.generator_filters, config.generator_blocks),
     )
     trainer_class = GAPTrainer
     if config.strategy == "multi_worker":
         trainer_class = multi_worker_trainer(GAPTrainer)
-    objective = task.objective(config.objective, config.reduction)
+    objective = task.objective(config.objective, config.reduction, config.feature_layers)
     trainer = trainer_class(perturber, victims, objective, config.loss_weights)
     trainer.compile(keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=0.5))
     trainer(np.zeros((1,) + image_shape, np.float32))  # build before restoring
@@ -179,7 +180,7 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
     config = resolve_config(config, log)
     output_dir = config.output_dir
     resolved = dataclasses.asdict(config)
-    resuming = check_output_dir(output_dir, resolved)
+    resuming = check_output_dir(output_dir, resolved, legacy=LEGACY_VALUES)
     metrics_path = os.path.join(output_dir, "metrics.json")
     if resuming and os.path.isfile(metrics_path):
         log(f"{output_dir} already holds a finished run with this configuration:")

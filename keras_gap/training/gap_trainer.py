@@ -12,6 +12,7 @@ import math
 import keras
 import tensorflow as tf
 
+from keras_gap.objectives.feature_space import FeatureObjective
 from keras_gap.victims import Victim
 from keras_gap.victims import check_victims_agree
 
@@ -41,7 +42,10 @@ class GAPTrainer(keras.Model):
     Args:
         perturber: a ``UniversalPerturber`` or ``ImageDependentPerturber``.
         victims: a ``Victim``, a Keras classifier, or a list of either.
-        objective: an ``Objective`` (e.g. ``Untargeted()``, ``Targeted(3)``).
+        objective: an ``Objective`` (e.g. ``Untargeted()``, ``Targeted(3)``,
+            ``RelativisticCrossEntropy()``), or a ``FeatureObjective``
+            (``FeatureDistance()``, ``FeatureSimilarity()``), which is given
+            each victim's feature maps at its ``layers_for`` layer.
         loss_weights: one λ per victim (default 1 each).
 
     The progress bar shows ``loss`` and, per victim, ``fooling_rate`` (the
@@ -74,6 +78,14 @@ class GAPTrainer(keras.Model):
                 f"{victims[0].name} is a {victims[0].task}"
             )
         objective.validate(victims[0].num_classes)
+        # Feature objectives (LTP, BIA): one resolved layer per victim, else None.
+        self._feature_layers = (
+            objective.layers_for(victims) if isinstance(objective, FeatureObjective)
+            else [None] * len(victims)
+        )
+        for victim, layer in zip(victims, self._feature_layers):
+            if layer is not None:
+                victim.feature_model(layer)  # built here, not while tracing a step
         self.perturber = perturber
         # A tuple of plain objects: Keras does not track the victims, so
         # their weights stay out of the trainer's checkpoints.
@@ -125,17 +137,31 @@ class GAPTrainer(keras.Model):
         )
         return images, labels
 
+    def _victim_loss(self, victim, layer, images, adversarial_images, labels, training):
+        """``(per-example loss, clean logits, adversarial logits)`` of one
+        victim; a feature objective gets features and logits from one pass."""
+        if layer is None:
+            clean, adversarial = victim.logits(images), victim.logits(adversarial_images)
+            loss = self.objective.batch_losses(clean, adversarial, labels, _gather_global_batch)
+            return loss, clean, adversarial
+        images, adversarial_images = self.objective.victim_inputs(
+            images, adversarial_images, training=training)
+        (clean_features,), clean = victim.features_and_logits(images, layer)
+        (adversarial_features,), adversarial = victim.features_and_logits(
+            adversarial_images, layer)
+        loss = self.objective.per_example_feature_loss(clean_features, adversarial_features)
+        return loss, clean, adversarial
+
     def _losses_and_logits(self, images, labels, training):
-        clean = [v.logits(images) for v in self._victims]
         adversarial_images = self.perturber(images, training=training)
-        adversarial = [v.logits(adversarial_images) for v in self._victims]
+        losses, clean, adversarial = zip(*(
+            self._victim_loss(victim, layer, images, adversarial_images, labels, training)
+            for victim, layer in zip(self._victims, self._feature_layers)
+        ))
         per_example = tf.add_n(
-            [
-                weight * self.objective.batch_losses(c, a, labels, _gather_global_batch)
-                for weight, c, a in zip(self.loss_weights, clean, adversarial)
-            ]
+            [weight * loss for weight, loss in zip(self.loss_weights, losses)]
         )
-        return per_example, clean, adversarial
+        return per_example, list(clean), list(adversarial)
 
     def _update_metrics(self, per_example, clean, adversarial):
         self.loss_tracker.update_state(per_example)

@@ -10,12 +10,14 @@ from keras_gap.artifacts import check_writable_directory
 from keras_gap.artifacts import read_json
 
 
-def check_output_dir(output_dir, resolved):
+def check_output_dir(output_dir, resolved, legacy=None):
     """Refuses a directory holding another run; returns True to resume.
 
     Args:
         output_dir: the run's output directory.
         resolved: the resolved configuration as a dict (``config.json``).
+        legacy: ``{key: value}`` for keys a newer version added: a
+            ``config.json`` without ``key`` is read as having ``value``.
     """
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ValueError(f"output directory {output_dir!r} exists and is not a directory")
@@ -23,7 +25,7 @@ def check_output_dir(output_dir, resolved):
     config_path = os.path.join(output_dir, "config.json")
     if not os.path.isfile(config_path):
         return False
-    existing = read_json(config_path)
+    existing = {**(legacy or {}), **read_json(config_path)}
     if existing != resolved:
         differences = sorted(
             k for k in set(existing) | set(resolved) if existing.get(k) != resolved.get(k)

@@ -77,7 +77,7 @@ def protocol_report(config, classes, rows, sample_seed):
     once every class is done, the averages."""
     report = {"kind": config.kind, "norm": config.norm, "epsilon": config.epsilon,
               "victims": config.victims, "reduction": config.reduction,
-              "scaling": config.scaling, "sample_seed": sample_seed, "classes": classes,
+              "projection": config.projection, "sample_seed": sample_seed, "classes": classes,
               "complete": len(rows) == len(classes), "per_class": rows}
     if report["complete"]:
         for key in ("target_success_rate", "target_success_rate_excluding_target_class",
@@ -100,8 +100,8 @@ def protocol_markdown(report):
                      report["average_random_noise_fooling_rate"]])
     title = (f"Targeted protocol: {report['kind']}, {report['norm']} epsilon "
              f"{report['epsilon']:.4g}, classes {report['classes']} (sample seed "
-             f"{report['sample_seed']}), reduction {report['reduction']}, scaling "
-             f"{report['scaling']}")
+             f"{report['sample_seed']}), reduction {report['reduction']}, projection "
+             f"{report['projection']}")
     status = "" if report["complete"] else (
         f"\n\n{len(report['per_class'])} of {len(report['classes'])} classes done; "
         "re-run the same command to continue.")

@@ -1,6 +1,6 @@
 """Classifiers this project trains as victims (no pretrained weights here).
 
-``build_classifier`` knows the two small networks below and every
+``build_classifier`` knows the three small networks below and every
 ``APPLICATIONS`` name (built with random weights and resized inside).
 All take images in [0, 1] and return logits.
 """
@@ -62,7 +62,27 @@ def small_resnet(input_shape, num_classes):
     return keras.Model(inputs, outputs, name="small_resnet")
 
 
-SMALL_ARCHITECTURES = {"small_cnn": small_cnn, "small_resnet": small_resnet}
+def small_strided_cnn(input_shape, num_classes):
+    """Strided 5×5 convolutions (no pooling), batch norm, ELU and global
+    average pooling: a third small family, for transfer tables."""
+    inputs = keras.Input(input_shape, name="images")
+    x = inputs
+    for i, (filters, stride) in enumerate(((24, 1), (48, 2), (48, 1), (96, 2))):
+        x = keras.layers.Conv2D(
+            filters, 5, strides=stride, padding="same", use_bias=False, name=f"conv_{i}"
+        )(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn_{i}")(x)
+        x = keras.layers.ELU(name=f"elu_{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="small_strided_cnn")
+
+
+SMALL_ARCHITECTURES = {
+    "small_cnn": small_cnn,
+    "small_resnet": small_resnet,
+    "small_strided_cnn": small_strided_cnn,
+}
 ARCHITECTURES = sorted(SMALL_ARCHITECTURES) + sorted(APPLICATIONS)
 
 

@@ -3,6 +3,12 @@
 import keras
 from keras import ops
 
+from keras_gap.victims.features import SEPARATOR
+from keras_gap.victims.features import default_feature_layer
+from keras_gap.victims.features import feature_layer_names
+from keras_gap.victims.features import feature_model
+from keras_gap.victims.features import resolve_layer
+
 # The smallest normal float32: log(p) keeps a gradient for every p above it.
 _PROBABILITY_FLOOR = 1.1754944e-38
 
@@ -115,6 +121,7 @@ class Victim:
             output = "probabilities" if _ends_in_softmax(model) else "logits"
         self.output = output
         self._logits_model = logits_model(model) if output == "probabilities" else None
+        self._feature_models = {}  # tuple of layer paths -> feature model
 
     @property
     def input_shape(self):
@@ -124,13 +131,63 @@ class Victim:
     def num_classes(self):
         return int(self.model.output_shape[-1])
 
-    def logits(self, images):
-        if self._logits_model is not None:
-            return self._logits_model(images, training=False)
-        scores = self.model(images, training=False)
+    def _as_logits(self, scores):
+        """Scores of ``self.model`` as logits: log-probabilities for softmax
+        outputs the graph hides (floored at the smallest normal float)."""
         if self.output == "probabilities":
             return ops.log(ops.clip(scores, _PROBABILITY_FLOOR, 1.0))
         return scores
+
+    def logits(self, images):
+        if self._logits_model is not None:
+            return self._logits_model(images, training=False)
+        return self._as_logits(self.model(images, training=False))
+
+    @property
+    def feature_layer_names(self):
+        """The layer names ``features`` accepts, in graph order (layers of
+        a nested model by their own name, or ``outer/inner`` if shared)."""
+        return feature_layer_names(self.model)
+
+    @property
+    def default_feature_layer(self):
+        """A mid-level block: the last layer at the middle one of the
+        network's spatial scales (see ``victims.features``)."""
+        return default_feature_layer(self.model)
+
+    def resolve_feature_layers(self, layers=None):
+        """``layers`` (None, a name or a list of names) as a tuple of full
+        names; None means ``default_feature_layer``. Raises ``ValueError``
+        listing the available names for an unknown one."""
+        if layers is None:
+            layers = [self.default_feature_layer]
+        elif isinstance(layers, str):
+            layers = [layers]
+        return tuple(SEPARATOR.join(resolve_layer(self.model, name)) for name in layers)
+
+    def feature_model(self, layers=None):
+        """The cached functional model ``images → [*features, scores]``
+        built from this victim's own (frozen) layers."""
+        names = self.resolve_feature_layers(layers)
+        if names not in self._feature_models:
+            paths = [tuple(name.split(SEPARATOR)) for name in names]
+            self._feature_models[names] = feature_model(self.model, paths)
+        return self._feature_models[names]
+
+    def features_and_logits(self, images, layers=None):
+        """``(features, logits)`` from one forward pass: ``features`` is a
+        list with one map per layer of ``layers`` (default: the mid-level
+        block); the victim stays frozen, preprocessing included."""
+        *features, scores = self.feature_model(layers)(images, training=False)
+        return features, self._as_logits(scores)
+
+    def features(self, images, layers=None):
+        """Feature maps of ``images`` (in [0, 1]) at ``layers``: a tensor for
+        None (the mid-level default) or one name, a list for a list."""
+        features, _ = self.features_and_logits(images, layers)
+        if layers is None or isinstance(layers, str):
+            return features[0]
+        return features
 
     def __repr__(self):
         return (
