@@ -30,9 +30,16 @@ class Victim:
         name: a short name used in metric names (defaults to ``model.name``).
         output: "logits", "probabilities", or "auto" (probabilities when the
             model ends in a softmax).
+        weights: where the weights came from, for the reports: "imagenet",
+            "random", or the path of the ``.weights.h5`` / ``.keras`` file
+            (None: not known, e.g. a model built in the caller's script).
+
+    ``logits`` are float32 whatever the model computes in (a victim built
+    under a mixed-precision policy), so every objective and metric is
+    computed in float32.
     """
 
-    def __init__(self, model, name=None, output="auto"):
+    def __init__(self, model, name=None, output="auto", weights=None):
         if not isinstance(model, keras.Model):
             raise ValueError(f"a victim must be a keras.Model, got {type(model).__name__}")
         if output not in ("auto", "logits", "probabilities"):
@@ -56,6 +63,7 @@ class Victim:
         if output == "auto":
             output = "probabilities" if _ends_in_softmax(model) else "logits"
         self.output = output
+        self.weights = weights
 
     @property
     def input_shape(self):
@@ -66,7 +74,7 @@ class Victim:
         return int(self.model.output_shape[-1])
 
     def logits(self, images):
-        scores = self.model(images, training=False)
+        scores = ops.cast(self.model(images, training=False), "float32")
         if self.output == "probabilities":
             return ops.log(ops.clip(scores, _LOG_FLOOR, 1.0))
         return scores
@@ -74,5 +82,6 @@ class Victim:
     def __repr__(self):
         return (
             f"Victim(name={self.name!r}, input_shape={self.input_shape}, "
-            f"num_classes={self.num_classes}, output={self.output!r}, task={self.task!r})"
+            f"num_classes={self.num_classes}, output={self.output!r}, task={self.task!r}, "
+            f"weights={self.weights!r})"
         )
