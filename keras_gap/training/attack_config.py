@@ -14,7 +14,13 @@ from keras_gap.data.target_maps import resolve_target_map_spec
 from keras_gap.layers import projection_for_norm
 from keras_gap.objectives import build_objective
 from keras_gap.perturbers import PERTURBERS
+from keras_gap.training.precision import check_mixed_precision
 from keras_gap.training.victim_training import ensure_default_victim
+from keras_gap.victims import is_application
+from keras_gap.victims import resolve_victim_weights
+
+# --jit-compile: Keras' ``jit_compile`` (XLA) for each setting.
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 
 
 @dataclasses.dataclass
@@ -23,7 +29,7 @@ class AttackConfig:
 
     kind: str = "universal"
     victims: list = dataclasses.field(default_factory=list)
-    victim_weights: str = None
+    victim_weights: list = None
     loss_weights: list = None
     dataset: str = "fashion_mnist"
     tfds_data_dir: str = None
@@ -45,6 +51,8 @@ class AttackConfig:
     output_dir: str = None
     eval_images: int = None
     unsafe_deserialization: bool = False
+    mixed_precision: str = None
+    jit_compile: str = "auto"
 
     def default_output_dir(self):
         target = "" if self.target_class is None else f"_{self.target_class}"
@@ -84,6 +92,22 @@ def _check_objective(config):
         )
 
 
+def _check_speed_settings(config):
+    check_mixed_precision(config.mixed_precision)
+    if config.jit_compile not in JIT_COMPILE:
+        raise ValueError(
+            f"jit_compile must be one of {sorted(JIT_COMPILE)}, got {config.jit_compile!r}"
+        )
+
+
+def _resolved_victim_weights(config):
+    """One weights value per Keras Applications victim ("imagenet" unless
+    given), or None when every victim is a file (as config.json always had)."""
+    weights = resolve_victim_weights(config.victims, config.victim_weights)
+    values = [w for spec, w in zip(config.victims, weights) if is_application(spec)]
+    return values or None
+
+
 def _check_training_lengths(config):
     for name in ("epochs", "steps_per_epoch", "batch_size"):
         if int(getattr(config, name)) < 1:
@@ -106,11 +130,13 @@ def resolve_config(config, log=print):
     _check_objective(resolved)
     resolved.target_map = resolve_target_map_spec(resolved.target_map)
     _check_training_lengths(resolved)
+    _check_speed_settings(resolved)
     if not resolved.victims:
         resolved.victims = [ensure_default_victim(resolved.dataset, log=log)]
     resolved.victims = [
         os.path.abspath(v) if os.path.isfile(v) else v for v in resolved.victims
     ]
+    resolved.victim_weights = _resolved_victim_weights(resolved)
     if resolved.loss_weights is None:
         resolved.loss_weights = [1.0] * len(resolved.victims)
     if len(resolved.loss_weights) != len(resolved.victims):

@@ -10,12 +10,14 @@ from keras_gap.artifacts import check_writable_directory
 from keras_gap.artifacts import read_json
 
 
-def check_output_dir(output_dir, resolved):
+def check_output_dir(output_dir, resolved, defaults=None):
     """Refuses a directory holding another run; returns True to resume.
 
     Args:
         output_dir: the run's output directory.
         resolved: the resolved configuration as a dict (``config.json``).
+        defaults: values of settings newer than some ``config.json`` files;
+            a setting such a file lacks was at this default when it ran.
     """
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ValueError(f"output directory {output_dir!r} exists and is not a directory")
@@ -24,6 +26,8 @@ def check_output_dir(output_dir, resolved):
     if not os.path.isfile(config_path):
         return False
     existing = read_json(config_path)
+    if isinstance(existing, dict):
+        existing = {**{k: v for k, v in (defaults or {}).items() if k in resolved}, **existing}
     if existing != resolved:
         differences = sorted(
             k for k in set(existing) | set(resolved) if existing.get(k) != resolved.get(k)
