@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keras_gap.cli import run_program
 from keras_gap.data import load_image_data
 from keras_gap.perturbers import build_perturber
 from keras_gap.perturbers import load_perturber
@@ -20,6 +21,7 @@ from keras_gap.victims import load_victim
 from keras_gap.victims import resolve_victim_weights
 from train import benchmark
 from train import evaluate
+from train import universal
 
 SHAPE = (32, 32, 3)
 CLASSES = 1000  # an ImageNet head: the folder's classes are ImageNet's
@@ -175,3 +177,16 @@ def test_transfer_and_benchmark_use_and_report_the_weights(
     assert {row["victim_weights"] for row in rows} == {path}
     assert "densenet121 (densenet121.weights.h5 weights)" in (
         bench_dir / "benchmark.md").read_text()
+
+
+def test_programs_refuse_mismatched_weights_with_one_error_line(run, image_folder, capsys):
+    perturber = os.path.join(run, "perturber.keras")
+    argv = ["--perturber", perturber, "--victim", "densenet121", "--victim-weights", "imagenet",
+            "--victim-weights", "random", "--dataset", f"folder:{image_folder}",
+            "--no-throughput"]
+    assert run_program(evaluate.main, argv) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "got 2 --victim-weights value(s) for 1" in errors[0]
+    assert run_program(universal.main, ["--victim-weights", "imagenet", "--dataset",
+                                        "fashion_mnist"]) == 2
+    assert "none of the victims is one" in capsys.readouterr().err

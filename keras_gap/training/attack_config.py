@@ -131,12 +131,13 @@ def resolve_config(config, log=print):
     resolved.target_map = resolve_target_map_spec(resolved.target_map)
     _check_training_lengths(resolved)
     _check_speed_settings(resolved)
+    # Before the default victim is trained: weights only fit Applications victims.
+    resolved.victim_weights = _resolved_victim_weights(resolved)
     if not resolved.victims:
         resolved.victims = [ensure_default_victim(resolved.dataset, log=log)]
     resolved.victims = [
         os.path.abspath(v) if os.path.isfile(v) else v for v in resolved.victims
     ]
-    resolved.victim_weights = _resolved_victim_weights(resolved)
     if resolved.loss_weights is None:
         resolved.loss_weights = [1.0] * len(resolved.victims)
     if len(resolved.loss_weights) != len(resolved.victims):
