@@ -66,6 +66,23 @@ def positive_float(text):
     return value
 
 
+# Help texts of flags several programs share.
+VICTIM_WEIGHTS_HELP = (
+    "weights of a Keras Applications victim: 'imagenet' (Keras downloads them once), "
+    "a local weights file (.weights.h5, or the .h5 Keras downloads), or 'random' "
+    "(untrained). Give one per Applications victim, in the order of --victim; "
+    ".keras victims carry their own. Default: imagenet for every one"
+)
+MIXED_PRECISION_HELP = (
+    "compute the generator and the Keras Applications victims in 16 bits on a GPU "
+    "(Keras' mixed_bfloat16 / mixed_float16 policy, float16 with loss scaling); the "
+    "budget, the clip and the objective stay float32. Default: off (float32)"
+)
+JIT_COMPILE_HELP = (
+    "XLA compilation of the training step: auto = on where a GPU is visible, off on "
+    "CPU-only machines (where it was slower); on / off force it (default: %(default)s)"
+)
+
 EPSILON = _argparse_type(parse_epsilon)
 POSITIVE_INT = _argparse_type(positive_int)
 POSITIVE_FLOAT = _argparse_type(positive_float)

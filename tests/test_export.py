@@ -23,6 +23,7 @@ from keras_gap.serving import client as serving_client
 from keras_gap.serving import export as serving
 from keras_gap.artifacts import save_keras
 from keras_gap.perturbers import build_perturber
+from keras_gap.training.precision import mixed_precision_scope
 from serving_helpers import KINDS
 from serving_helpers import SETTINGS
 from serving_helpers import as_uint8
@@ -264,3 +265,28 @@ def test_straight_through_scaling_exports_with_stock_ops(tmp_path):
     np.testing.assert_allclose(per_channel, 0.05, rtol=1e-4)  # every channel at the budget
     types = _op_types(serve)
     assert [op for op in sorted(types) if not hasattr(tf.raw_ops, op)] == []
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_mixed_precision_perturber_exports_float32_signatures(kind, precision, tmp_path):
+    image_shape, norm, epsilon = SETTINGS[kind]
+    with mixed_precision_scope(precision):
+        perturber = build_perturber(kind, "resnet", image_shape, norm, epsilon, seed=0,
+                                    filters=4, num_residual_blocks=1)
+    assert perturber.generator.layers[-1].compute_dtype == precision
+    path = serving.export_savedmodel(perturber, tmp_path, "gap")  # verified on reload
+    loaded = tf.saved_model.load(path)
+    for name, outputs in serving.SIGNATURE_OUTPUTS.items():
+        if name not in loaded.signatures:
+            continue
+        signature = loaded.signatures[name]
+        inputs = signature.structured_input_signature[1]
+        assert {k: v.dtype for k, v in inputs.items()} == (
+            {} if name == "perturbation"
+            else {"images": tf.uint8 if name == "serve_uint8" else tf.float32})
+        assert {k: v.dtype.name for k, v in signature.structured_outputs.items()} == outputs
+    images = images_for(kind)
+    result = loaded.signatures["serving_default"](images=tf.constant(images))
+    assert result["adversarial_images"].dtype == tf.float32
+    assert _sizes(result["perturbations"].numpy(), norm).max() <= epsilon * (1 + 1e-6)

@@ -4,18 +4,31 @@ import argparse
 
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import EPSILON
+from keras_gap.cli import JIT_COMPILE_HELP
+from keras_gap.cli import MIXED_PRECISION_HELP
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.data import EXPLICIT_SPLITS
+from keras_gap.cli import VICTIM_WEIGHTS_HELP
 from keras_gap.generators import GENERATORS
 from keras_gap.layers.budget_projection import PROJECTION_METHODS
 from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.objectives import OBJECTIVES
 from keras_gap.objectives import REDUCTION_OBJECTIVES
 from keras_gap.objectives import REDUCTIONS
+from keras_gap.training.attack_config import JIT_COMPILE
 from keras_gap.training.attack_config import AttackConfig
 from keras_gap.training.distribution import STRATEGIES
+from keras_gap.training.precision import MIXED_PRECISIONS
 from keras_gap.victims import APPLICATIONS
+
+
+def add_speed_flags(add, defaults):
+    """--mixed-precision and --jit-compile."""
+    add("--mixed-precision", choices=sorted(MIXED_PRECISIONS), default=defaults.mixed_precision,
+        help=MIXED_PRECISION_HELP)
+    add("--jit-compile", choices=sorted(JIT_COMPILE), default=defaults.jit_compile,
+        help=JIT_COMPILE_HELP)
 
 
 def _add_victim_and_data_flags(add, defaults):
@@ -24,9 +37,8 @@ def _add_victim_and_data_flags(add, defaults):
              "images in [0, 1], or a Keras Applications name: "
              f"{', '.join(sorted(APPLICATIONS))}. Default: a small CNN trained on "
              "Fashion-MNIST and cached on first use")
-    add("--victim-weights", metavar="imagenet|PATH",
-        help="weights for Keras Applications victims: 'imagenet' (downloads) or a "
-             "local .weights.h5 file; default: random weights")
+    add("--victim-weights", action="append", metavar="imagenet|random|PATH",
+        help=VICTIM_WEIGHTS_HELP)
     add("--loss-weight", action="append", dest="loss_weights", type=POSITIVE_FLOAT,
         metavar="LAMBDA", help="weight of each victim's loss in the ensemble, one per "
                                "--victim, in the same order (default 1 each)")
@@ -118,6 +130,7 @@ def _add_training_flags(add, defaults):
     add("--eval-images", type=POSITIVE_INT,
         help="evaluate on a seeded random sample of N images of the split, the same "
              "N images for every run (default: the whole split)")
+    add_speed_flags(add, defaults)
     add("--output-dir", help="where artifacts go (default: runs/<kind>_<objective>_<norm>_eps<ε>)")
     add("--unsafe-deserialization", action="store_true",
         help="WARNING: lets victim .keras files run the Python code stored in them "

@@ -34,6 +34,9 @@ def main(argv=None):
     add = parser.add_argument
     add("--victim", help="a .keras classifier taking images in [0, 1] or a Keras "
                          "Applications name (default: the cached Fashion-MNIST small CNN)")
+    add("--victim-weights", metavar="imagenet|random|PATH",
+        help="weights of a Keras Applications --victim: 'imagenet' (Keras downloads "
+             "them once; the default), a local weights file, or 'random' (untrained)")
     add("--dataset", default=defaults.dataset,
         help="fashion_mnist, folder:PATH or tfds:NAME (default: %(default)s)")
     add("--epsilons", default=",".join(f"{e:g}" for e in defaults.epsilons),
@@ -73,7 +76,7 @@ def main(argv=None):
     methods = None if arguments.methods is None else tuple(_comma_list(arguments.methods))
     config = BenchmarkConfig(
         victim=arguments.victim or ensure_default_victim(arguments.dataset),
-        output_dir=arguments.output_dir, dataset=arguments.dataset, epsilons=epsilons,
+        victim_weights=arguments.victim_weights, output_dir=arguments.output_dir, dataset=arguments.dataset, epsilons=epsilons,
         norm=arguments.norm, methods=methods, train_steps=arguments.train_steps,
         batch_size=arguments.batch_size, generator_filters=arguments.generator_filters,
         generator_blocks=arguments.generator_blocks, uap_images=arguments.uap_images,

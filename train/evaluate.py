@@ -25,12 +25,14 @@ import sys
 from keras_gap.artifacts import write_json
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import VICTIM_WEIGHTS_HELP
 from keras_gap.cli import run_program
 from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
 from keras_gap.evaluation.throughput import format_throughput
 from keras_gap.evaluation.throughput import measure_throughput
+from keras_gap.evaluation.transfer import Run
 from keras_gap.evaluation.transfer import evaluate_perturber
 from keras_gap.evaluation.transfer import load_run
 from keras_gap.evaluation.transfer import read_run_config
@@ -59,6 +61,8 @@ def _parser():
         metavar="VICTIM", help="victim to evaluate against, repeat for several: a .keras "
                                "classifier taking images in [0, 1] or a Keras "
                                "Applications name")
+    add("--victim-weights", action="append", metavar="imagenet|random|PATH",
+        help=VICTIM_WEIGHTS_HELP)
     add("--dataset", default="fashion_mnist",
         help="fashion_mnist, folder:PATH or tfds:NAME (default: %(default)s)")
     add("--tfds-data-dir", help="TFDS data directory for tfds:NAME")
@@ -105,6 +109,7 @@ def _evaluate_one(arguments, log):
     if data.skipped_report():
         log(data.skipped_report())
     victims = load_victims(arguments.victims, perturber.image_shape,
+                           weights=arguments.victim_weights,
                            num_classes=application_head_classes(arguments.dataset))
     task = task_for(victims[0], target_class=target_class,
                     target_map=config.get("target_map"), test_data=data)
@@ -118,7 +123,10 @@ def _evaluate_one(arguments, log):
         f"{arguments.dataset} {data.split} images")
     log(f"max applied linf {metrics['linf']:.4f}, max applied l2 {metrics['l2']:.4f}")
     log("")
-    seen = {} if trained_on is None else {v.name: v.name in trained_on for v in victims}
+    seen = {}
+    if trained_on is not None:
+        run = Run(os.path.dirname(arguments.perturber), config, perturber, trained_on, "")
+        seen = {v.name: run.saw(v) for v in victims}
     log(task.table(metrics, style="markdown", seen=seen))
     result = {
         "perturber": os.path.abspath(arguments.perturber), "kind": perturber.kind,
@@ -133,6 +141,7 @@ def _evaluate_one(arguments, log):
 def _evaluate_transfer(arguments, log):
     runs = [load_run(directory) for directory in arguments.transfer]
     victims = load_victims(arguments.victims, runs[0].perturber.image_shape,
+                           weights=arguments.victim_weights,
                            num_classes=application_head_classes(arguments.dataset))
     table = transfer_table(
         runs, victims, dataset=arguments.dataset, split=arguments.split,

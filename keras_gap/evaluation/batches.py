@@ -39,3 +39,11 @@ def perturbed_batches(perturber, data, batch_size, limit, seed, norms):
 def predictions(victim, *batches):
     """The victim's predicted classes (per image, or per pixel) for each batch."""
     return [np.argmax(victim.logits(batch).numpy(), -1) for batch in batches]
+
+
+def with_weights(results, victims):
+    """``results`` (``{victim name: metrics}``) with each victim's weights
+    ("imagenet", "random", a file, or None) first, so every report says
+    which weights the figures were measured with."""
+    weights = {victim.name: victim.weights for victim in victims}
+    return {name: {"weights": weights.get(name), **metrics} for name, metrics in results.items()}

@@ -34,7 +34,9 @@ from keras_gap.reports.tables import write_text
 from keras_gap.tasks import task_for
 from keras_gap.training.attack_config import generator_settings
 from keras_gap.training.gap_trainer import GAPTrainer
-from keras_gap.victims import load_victim
+from keras_gap.victims import application_head_classes
+from keras_gap.victims import describe_weights
+from keras_gap.victims import load_victims
 
 PGD_STEPS = 10
 
@@ -47,6 +49,7 @@ class BenchmarkConfig:
     output_dir: str
     dataset: str = "fashion_mnist"
     split: str = HELD_OUT
+    victim_weights: str = None  # Keras Applications victims: None = imagenet
     epsilons: tuple = (0.02, 0.05, 0.1, 0.2)
     norm: str = "linf"
     methods: tuple = None  # None: every method, ART's too when installed
@@ -227,7 +230,8 @@ ART_METHODS = {"art_uap": _art_uap, "art_pgd": _art_pgd}
 def run_benchmark(config, log=print):
     """Runs every method at every ε, writes the reports, returns the rows."""
     epsilons, methods = _check_config(config)
-    victim = load_victim(config.victim)
+    victim, = load_victims([config.victim], weights=config.victim_weights,
+                           num_classes=application_head_classes(config.dataset))
     if victim.task != "classifier":
         raise ValueError(
             f"train.benchmark compares attacks on classifiers; {victim.name} is a "
@@ -241,8 +245,9 @@ def run_benchmark(config, log=print):
     test_images, test_labels = _sample_images(test, config.eval_images)
     bench = _Bench(config, victim, task, train, test_images)
     clean_accuracy = float(np.mean(bench.clean == test_labels))
-    log(f"Benchmark on {victim.name} ({len(test_images)} {config.dataset} {test.split} images, "
-        f"clean accuracy {clean_accuracy:.4f}), {config.norm} epsilons "
+    weights = describe_weights(victim.weights)
+    log(f"Benchmark on {victim.name} ({weights} weights, {len(test_images)} {config.dataset} "
+        f"{test.split} images, clean accuracy {clean_accuracy:.4f}), {config.norm} epsilons "
         f"{', '.join(f'{e:g}' for e in epsilons)}: {', '.join(methods)}")
     rows = []
     total = len(epsilons) * len(methods)
@@ -250,15 +255,18 @@ def run_benchmark(config, log=print):
         for method in methods:
             build_seconds, attack = {**METHODS, **ART_METHODS}[method](bench, epsilon)
             fooling_rate, ms_per_image = bench.measure(attack)
-            rows.append({"method": method, "epsilon": epsilon, "fooling_rate": fooling_rate,
+            rows.append({"method": method, "victim": victim.name,
+                         "victim_weights": victim.weights,
+                         "epsilon": epsilon, "fooling_rate": fooling_rate,
                          "target_success_rate": None, "build_seconds": build_seconds,
                          "ms_per_image": ms_per_image})
             log(f"[{len(rows)}/{total}] {method:<20} epsilon {epsilon:<6g} fooling "
                 f"{fooling_rate:.3f}  build {build_seconds:6.1f} s  {ms_per_image:.3f} ms/image")
     os.makedirs(config.output_dir, exist_ok=True)
     description = (
-        f"Victim {victim.name}, {len(test_images)} {config.dataset} {test.split} images (clean "
-        f"accuracy {clean_accuracy:.4f}), {config.norm} budget, untargeted. GAP: "
+        f"Victim {victim.name} ({weights} weights), {len(test_images)} {config.dataset} "
+        f"{test.split} images (clean accuracy {clean_accuracy:.4f}), {config.norm} budget, "
+        f"untargeted. GAP: "
         f"{config.train_steps} training steps of batch {config.batch_size}; UAP: "
         f"{config.uap_images} training images, at most {config.uap_passes} passes."
     )

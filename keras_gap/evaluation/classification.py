@@ -20,6 +20,7 @@ import numpy as np
 
 from keras_gap.evaluation.batches import perturbed_batches
 from keras_gap.evaluation.batches import predictions
+from keras_gap.evaluation.batches import with_weights
 
 
 def _counts():
@@ -76,4 +77,4 @@ def evaluate_classification(perturber, victims, data, batch_size=256, limit=None
                 c["target_hit_excluding"] / max(c["not_target"], 1)
             )
         results[name] = metrics
-    return {**norms, "victims": results}
+    return {**norms, "victims": with_weights(results, victims)}

@@ -20,6 +20,7 @@ import numpy as np
 
 from keras_gap.evaluation.batches import perturbed_batches
 from keras_gap.evaluation.batches import predictions
+from keras_gap.evaluation.batches import with_weights
 from keras_gap.objectives.segmentation import IGNORE_LABEL
 
 
@@ -103,4 +104,4 @@ def evaluate_segmentation(perturber, victims, data, batch_size=32, limit=None,
             metrics["clean_success_rate"] = s["clean_hits"] / counted
             metrics["random_noise_success_rate"] = s["noise_hits"] / counted
         results[name] = metrics
-    return {"task": "segmentation", **norms, "victims": results}
+    return {"task": "segmentation", **norms, "victims": with_weights(results, victims)}

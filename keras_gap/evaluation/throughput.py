@@ -48,8 +48,10 @@ def device_description():
     return f"CPU {_cpu_name()} ({os.cpu_count()} cores visible)"
 
 
-def time_forward(function, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEATS):
-    """Times ``function(images)`` compiled with ``tf.function``.
+def time_forward(function, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEATS,
+                 jit_compile=None):
+    """Times ``function(images)`` compiled with ``tf.function`` (with XLA
+    when ``jit_compile`` is True).
 
     Returns ``{"batch_size", "seconds_per_batch", "images_per_second",
     "ms_per_image", "warmup", "repeats"}``; the batch time is the median of
@@ -58,7 +60,7 @@ def time_forward(function, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEAT
     """
     if warmup < 1 or repeats < 1:
         raise ValueError(f"warmup and repeats must be >= 1, got {warmup}, {repeats}")
-    compiled = tf.function(function)
+    compiled = tf.function(function, jit_compile=jit_compile)
     images = tf.identity(tf.convert_to_tensor(images, tf.float32))
     batch_size = int(images.shape[0])
     for _ in range(warmup):

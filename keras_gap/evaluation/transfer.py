@@ -23,6 +23,8 @@ from keras_gap.reports.tables import format_table
 from keras_gap.reports.tables import write_text
 from keras_gap.tasks import task_for
 from keras_gap.victims import check_victims_fit
+from keras_gap.victims import describe_weights
+from keras_gap.victims import is_application
 from keras_gap.victims import victim_name
 
 TRANSFER_FILES = ("transfer.json", "transfer.md", "transfer.png")
@@ -73,6 +75,24 @@ class Run:
     @property
     def target_map(self):
         return self.config.get("target_map")
+
+    @property
+    def application_weights(self):
+        """``{name: weights}`` of the Keras Applications victims it was
+        trained on, from ``config.json`` (empty when the run predates
+        per-victim weights)."""
+        weights = self.config.get("victim_weights")
+        if not isinstance(weights, list):
+            return {}
+        names = [s for s in self.config["victims"] if is_application(s)]
+        return dict(zip(names, weights))
+
+    def saw(self, victim):
+        """Whether ``victim`` was among the training victims: the same name
+        and, for a Keras Applications victim, the same weights."""
+        trained_weights = self.application_weights.get(victim.name)
+        return victim.name in self.trained_on and (
+            trained_weights is None or trained_weights == victim.weights)
 
     @property
     def description(self):
@@ -138,9 +158,10 @@ def _run_row(run, label, victims, data, limit, seed, batch_size):
         "kind": run.perturber.kind, "norm": run.perturber.norm,
         "epsilon": float(run.perturber.epsilon), "target_class": run.target_class,
         "target_map": run.target_map, "metrics": metrics,
+        "trained_on_weights": run.application_weights,
     }
     return ([per_victim[name]["fooling_rate"] for name in columns],
-            [name in run.trained_on for name in columns],
+            [run.saw(victim) for victim in victims],
             [per_victim[name].get(task.target_metric) for name in columns], details)
 
 
@@ -165,7 +186,8 @@ def transfer_table(runs, victims, dataset="fashion_mnist", split=HELD_OUT, limit
         row's training victims), "target_success_rate" (rows × columns, None
         for untargeted runs), "runs" (each run's details and full metrics),
         "noise_floor" (``{kind norm ε: the random-noise fooling rate of
-        each column}``), "dataset", "split", "num_images".
+        each column}``), "dataset", "split", "num_images", "victim_weights"
+        (the weights of each column's victim: "imagenet", "random" or a file).
     """
     if not runs:
         raise ValueError("give at least one run directory to --transfer")
@@ -177,7 +199,8 @@ def transfer_table(runs, victims, dataset="fashion_mnist", split=HELD_OUT, limit
     data = {}
     table = {"dataset": dataset, "split": split, "num_images": None, "rows": labels,
              "columns": columns, "fooling_rate": [], "seen": [], "target_success_rate": [],
-             "runs": [], "noise_floor": {}}
+             "runs": [], "noise_floor": {},
+             "victim_weights": {v.name: v.weights for v in victims}}
     for label, run in zip(labels, runs):
         shape = tuple(run.perturber.image_shape)
         if shape not in data:
@@ -226,6 +249,10 @@ def transfer_markdown(table):
         "±ε noise rows are the floor an attack of that kind and budget must beat.",
         "",
         _matrix_markdown(table, table["fooling_rate"]),
+        "",
+        "Victim weights: " + ", ".join(
+            f"{name} {describe_weights(table['victim_weights'].get(name))}"
+            for name in table["columns"]) + ".",
     ]
     if any(v is not None for row in table["target_success_rate"] for v in row):
         lines += [

@@ -47,6 +47,9 @@ class _BudgetProjection(keras.layers.Layer):
     needs_images = False
 
     def __init__(self, epsilon, **kwargs):
+        # float32 under a mixed policy too: a 16-bit generator's output is
+        # cast up, so the norm, the scale and the budget are exact.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.epsilon = check_epsilon(epsilon)
 

@@ -27,6 +27,9 @@ class Perturber(keras.Model):
     kind = None
 
     def __init__(self, generator, projection, **kwargs):
+        # float32 whatever the global policy: under a mixed policy only the
+        # generator computes in 16 bits; images, δ and the clip stay exact.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.generator = generator
         self.projection = projection

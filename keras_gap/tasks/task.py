@@ -1,6 +1,7 @@
 """The part every task shares: its table of per-victim metrics."""
 
 from keras_gap.reports.tables import format_table
+from keras_gap.victims import describe_weights
 
 
 class Task:
@@ -23,18 +24,19 @@ class Task:
     def table(self, metrics, style="text", seen=None):
         """The per-victim metrics as a table (``style`` "text" or "markdown").
 
-        ``seen`` (``{victim name: bool}``) adds a "trained on it" column.
+        ``seen`` (``{victim name: bool}``) adds a "trained on it" column; the
+        "weights" column says which weights each victim had.
         """
         columns = self.columns()
-        header = ["victim"] + (["trained on it"] if seen is not None else [])
+        header = ["victim", "weights"] + (["trained on it"] if seen is not None else [])
         header += [heading for heading, _ in columns]
         rows = []
         for name, values in metrics["victims"].items():
-            row = [name]
+            row = [name, describe_weights(values.get("weights"))]
             if seen is not None:
                 row.append("?" if name not in seen else ("yes" if seen[name] else "no"))
             rows.append(row + [values[key] for _, key in columns])
-        align = "l" * (2 if seen is not None else 1) + "r" * len(columns)
+        align = "l" * (3 if seen is not None else 2) + "r" * len(columns)
         return format_table(header, rows, style=style, align=align)
 
     def summary(self, metrics):

@@ -20,7 +20,13 @@ from keras_gap.objectives import TRANSFER_OBJECTIVES
 from keras_gap.objectives import build_objective
 from keras_gap.objectives import check_reduction
 from keras_gap.perturbers import PERTURBERS
+from keras_gap.training.precision import check_mixed_precision
 from keras_gap.training.victim_training import ensure_default_victim
+from keras_gap.victims import is_application
+from keras_gap.victims import resolve_victim_weights
+
+# --jit-compile: Keras' ``jit_compile`` (XLA) for each setting.
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 
 
 @dataclasses.dataclass
@@ -29,7 +35,7 @@ class AttackConfig:
 
     kind: str = "universal"
     victims: list = dataclasses.field(default_factory=list)
-    victim_weights: str = None
+    victim_weights: list = None
     loss_weights: list = None
     dataset: str = "fashion_mnist"
     tfds_data_dir: str = None
@@ -56,6 +62,8 @@ class AttackConfig:
     output_dir: str = None
     eval_images: int = None
     unsafe_deserialization: bool = False
+    mixed_precision: str = None
+    jit_compile: str = "auto"
 
     def default_output_dir(self):
         target = "" if self.target_class is None else f"_{self.target_class}"
@@ -84,7 +92,8 @@ def generator_settings(generator, image_shape, filters=None, blocks=None):
 
 # Keys newer versions added to config.json, with the value older runs had:
 # a run directory written before them still resumes.
-LEGACY_VALUES = {"feature_layers": None, "projection": "scale"}
+LEGACY_VALUES = {"feature_layers": None, "projection": "scale", "victim_weights": None,
+                 "mixed_precision": None, "jit_compile": "auto"}
 
 
 def resolve_projection(objective, norm, projection):
@@ -118,6 +127,22 @@ def _check_objective(config):
         )
 
 
+def _check_speed_settings(config):
+    check_mixed_precision(config.mixed_precision)
+    if config.jit_compile not in JIT_COMPILE:
+        raise ValueError(
+            f"jit_compile must be one of {sorted(JIT_COMPILE)}, got {config.jit_compile!r}"
+        )
+
+
+def _resolved_victim_weights(config):
+    """One weights value per Keras Applications victim ("imagenet" unless
+    given), or None when every victim is a file (as config.json always had)."""
+    weights = resolve_victim_weights(config.victims, config.victim_weights)
+    values = [w for spec, w in zip(config.victims, weights) if is_application(spec)]
+    return values or None
+
+
 def _check_training_lengths(config):
     for name in ("epochs", "steps_per_epoch", "batch_size"):
         if int(getattr(config, name)) < 1:
@@ -145,6 +170,9 @@ def resolve_config(config, log=print):
     check_split(resolved.split)
     resolved.target_map = resolve_target_map_spec(resolved.target_map)
     _check_training_lengths(resolved)
+    _check_speed_settings(resolved)
+    # Before the default victim is trained: weights only fit Applications victims.
+    resolved.victim_weights = _resolved_victim_weights(resolved)
     if not resolved.victims:
         resolved.victims = [ensure_default_victim(resolved.dataset, log=log)]
     resolved.victims = [

@@ -26,6 +26,7 @@ from keras_gap.data import load_image_data
 from keras_gap.perturbers import build_perturber
 from keras_gap.reports.figures import save_perturbation_png
 from keras_gap.tasks import task_for
+from keras_gap.training.attack_config import JIT_COMPILE
 from keras_gap.training.attack_config import LEGACY_VALUES
 from keras_gap.training.attack_config import generator_settings
 from keras_gap.training.attack_config import resolve_config
@@ -37,8 +38,10 @@ from keras_gap.training.distribution import remove_worker_directory
 from keras_gap.training.distribution import shard_by_data
 from keras_gap.training.distribution import worker_directory
 from keras_gap.training.gap_trainer import GAPTrainer
+from keras_gap.training.precision import mixed_precision_scope
 from keras_gap.training.run_directory import check_output_dir
 from keras_gap.victims import application_head_classes
+from keras_gap.victims import describe_weights
 from keras_gap.victims import check_victims_agree
 from keras_gap.victims import load_victims
 
@@ -75,22 +78,26 @@ def _load_victims_and_data(config):
 def build_attack(config):
     """Loads the victims and data of a resolved ``config`` and builds the
     task, the untrained perturber and the compiled ``GAPTrainer``. Call it in
-    the distribution strategy's scope."""
-    victims, train, test, task = _load_victims_and_data(config)
-    image_shape = victims[0].input_shape
-    for data in (train, test):
-        task.check_data(victims[0], data)
-    perturber = build_perturber(
-        config.kind, config.generator, image_shape, config.norm, config.epsilon,
-        seed=config.seed, projection=config.projection, **generator_settings(
-            config.generator, image_shape, config.generator_filters, config.generator_blocks),
-    )
+    the distribution strategy's scope. With ``config.mixed_precision`` the
+    generator and the Keras Applications victims compute in 16 bits."""
+    with mixed_precision_scope(config.mixed_precision):
+        victims, train, test, task = _load_victims_and_data(config)
+        image_shape = victims[0].input_shape
+        for data in (train, test):
+            task.check_data(victims[0], data)
+        perturber = build_perturber(
+            config.kind, config.generator, image_shape, config.norm, config.epsilon,
+            seed=config.seed, projection=config.projection, **generator_settings(
+                config.generator, image_shape, config.generator_filters,
+                config.generator_blocks),
+        )
     trainer_class = GAPTrainer
     if config.strategy == "multi_worker":
         trainer_class = multi_worker_trainer(GAPTrainer)
     objective = task.objective(config.objective, config.reduction, config.feature_layers)
     trainer = trainer_class(perturber, victims, objective, config.loss_weights)
-    trainer.compile(keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=0.5))
+    trainer.compile(keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=0.5),
+                    jit_compile=JIT_COMPILE[config.jit_compile])
     trainer(np.zeros((1,) + image_shape, np.float32))  # build before restoring
     return Attack(victims, train, test, task, perturber, trainer)
 
@@ -162,10 +169,12 @@ def summary(task, config, metrics, seconds):
 
 
 def _describe(attack, config, strategy):
+    precision = f", mixed {config.mixed_precision}" if config.mixed_precision else ""
     return (
         f"Training a {config.kind} perturber ({config.generator} generator, "
-        f"{attack.perturber.count_params():,} parameters) against "
-        f"{', '.join(v.name for v in attack.victims)} on {config.dataset} "
+        f"{attack.perturber.count_params():,} parameters{precision}) against "
+        f"{', '.join(f'{v.name} ({describe_weights(v.weights)})' for v in attack.victims)} "
+        f"on {config.dataset} "
         f"({config.epochs} epochs x {config.steps_per_epoch} steps x "
         f"batch {config.batch_size}, {strategy.num_replicas_in_sync} replica(s))"
     )

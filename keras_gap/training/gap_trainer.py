@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from keras_gap.objectives.feature_space import FeatureObjective
+from keras_gap.training.precision import computes_in_float16
 from keras_gap.victims import Victim
 from keras_gap.victims import check_victims_agree
 
@@ -56,6 +57,9 @@ class GAPTrainer(keras.Model):
     """
 
     def __init__(self, perturber, victims, objective, loss_weights=None, **kwargs):
+        # float32 under a mixed policy too: calling the trainer must not
+        # round the images to 16 bits before the perturber adds δ.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         victims = _as_victims(victims)
         check_victims_agree(victims, perturber.image_shape)
@@ -112,9 +116,21 @@ class GAPTrainer(keras.Model):
         return [self.loss_tracker, *self.fooling_trackers, *self.target_trackers]
 
     def compile(self, optimizer=None, **kwargs):
-        """Defaults to Adam(2e-4, β₁ = 0.5), the original GAP optimiser."""
+        """Defaults to Adam(2e-4, β₁ = 0.5), the original GAP optimiser.
+
+        When the perturber or a victim computes in float16 (a
+        ``mixed_float16`` policy), the optimizer is wrapped in
+        ``keras.optimizers.LossScaleOptimizer`` so small gradients do not
+        underflow. ``jit_compile`` (XLA) is Keras' ``"auto"`` by default:
+        on where a GPU is visible, off on CPU-only machines.
+        """
         if optimizer is None:
             optimizer = keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
+        optimizer = keras.optimizers.get(optimizer)
+        models = [self.perturber, *(v.model for v in self._victims)]
+        if computes_in_float16(*models) and not isinstance(
+                optimizer, keras.optimizers.LossScaleOptimizer):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         super().compile(optimizer=optimizer, **kwargs)
 
     def call(self, images, training=False):
@@ -183,7 +199,10 @@ class GAPTrainer(keras.Model):
             # Divides by the global batch, so the gradients that the
             # optimizer sums over replicas equal the one-device mean.
             loss = tf.nn.compute_average_loss(per_example)
-        gradients = tape.gradient(loss, variables)
+            # Scaled up by a LossScaleOptimizer (float16), unchanged otherwise;
+            # ``apply`` unscales the gradients and skips non-finite steps.
+            scaled_loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply(gradients, variables)
         return self._update_metrics(per_example, clean, adversarial)
 

@@ -25,7 +25,9 @@ def check_output_dir(output_dir, resolved, legacy=None):
     config_path = os.path.join(output_dir, "config.json")
     if not os.path.isfile(config_path):
         return False
-    existing = {**(legacy or {}), **read_json(config_path)}
+    existing = read_json(config_path)
+    if isinstance(existing, dict):
+        existing = {**(legacy or {}), **existing}
     if existing != resolved:
         differences = sorted(
             k for k in set(existing) | set(resolved) if existing.get(k) != resolved.get(k)

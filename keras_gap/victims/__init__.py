@@ -16,8 +16,12 @@ from keras_gap.victims.checks import check_victims_fit
 from keras_gap.victims.classifiers import ARCHITECTURES
 from keras_gap.victims.classifiers import build_classifier
 from keras_gap.victims.loading import application_head_classes
+from keras_gap.victims.loading import check_victim_weights
+from keras_gap.victims.loading import describe_weights
+from keras_gap.victims.loading import is_application
 from keras_gap.victims.loading import load_victim
 from keras_gap.victims.loading import load_victims
+from keras_gap.victims.loading import resolve_victim_weights
 from keras_gap.victims.loading import victim_name
 from keras_gap.victims.victim import Victim
 
@@ -28,9 +32,13 @@ __all__ = [
     "application_classifier",
     "application_head_classes",
     "build_classifier",
+    "check_victim_weights",
+    "describe_weights",
+    "is_application",
     "check_victims_agree",
     "check_victims_fit",
     "load_victim",
     "load_victims",
+    "resolve_victim_weights",
     "victim_name",
 ]

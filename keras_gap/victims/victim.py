@@ -90,13 +90,19 @@ class Victim:
         name: a short name used in metric names (defaults to ``model.name``).
         output: "logits", "probabilities", or "auto" (probabilities when the
             model ends in a softmax).
+        weights: where the weights came from, for the reports: "imagenet",
+            "random", or the path of the ``.weights.h5`` / ``.keras`` file
+            (None: not known, e.g. a model built in the caller's script).
 
     ``logits(images)`` returns logits either way: for a probability victim
     the scores before its final softmax when the graph allows removing it
     (``logits_model``), else ``log(p)`` floored at the smallest normal float.
+    They are float32 whatever the model computes in (a victim built under a
+    mixed-precision policy), so every objective and metric is computed in
+    float32.
     """
 
-    def __init__(self, model, name=None, output="auto"):
+    def __init__(self, model, name=None, output="auto", weights=None):
         if not isinstance(model, keras.Model):
             raise ValueError(f"a victim must be a keras.Model, got {type(model).__name__}")
         if output not in ("auto", "logits", "probabilities"):
@@ -122,6 +128,7 @@ class Victim:
         self.output = output
         self._logits_model = logits_model(model) if output == "probabilities" else None
         self._feature_models = {}  # tuple of layer paths -> feature model
+        self.weights = weights
 
     @property
     def input_shape(self):
@@ -132,15 +139,16 @@ class Victim:
         return int(self.model.output_shape[-1])
 
     def _as_logits(self, scores):
-        """Scores of ``self.model`` as logits: log-probabilities for softmax
-        outputs the graph hides (floored at the smallest normal float)."""
+        """Scores of ``self.model`` as float32 logits: log-probabilities for
+        softmax outputs the graph hides (floored at the smallest normal float)."""
+        scores = ops.cast(scores, "float32")
         if self.output == "probabilities":
             return ops.log(ops.clip(scores, _PROBABILITY_FLOOR, 1.0))
         return scores
 
     def logits(self, images):
         if self._logits_model is not None:
-            return self._logits_model(images, training=False)
+            return ops.cast(self._logits_model(images, training=False), "float32")
         return self._as_logits(self.model(images, training=False))
 
     @property
@@ -192,5 +200,6 @@ class Victim:
     def __repr__(self):
         return (
             f"Victim(name={self.name!r}, input_shape={self.input_shape}, "
-            f"num_classes={self.num_classes}, output={self.output!r}, task={self.task!r})"
+            f"num_classes={self.num_classes}, output={self.output!r}, task={self.task!r}, "
+            f"weights={self.weights!r})"
         )

@@ -1,0 +1,213 @@
+"""How fast GAP perturbs and trains at the paper's scale, on this machine.
+
+``measure_speed(SpeedSettings())`` builds the paper's setting once per
+precision (float32 and the mixed ones asked for): an image-dependent
+perturber with the ResNet generator (64 filters, 6 residual blocks) and a
+Keras Applications victim (InceptionV3 at 299 × 299), and times
+
+* the generator: one forward pass of the perturber (generator, budget
+  projection, clip) per image, at ``generator_batch_size``;
+* the victim: one forward pass and one input gradient per image (one PGD
+  step costs a gradient, so PGD-10 about ten);
+* GAP training: images per second of ``GAPTrainer.fit`` steps (untargeted)
+  at ``batch_size``, every step timed until its loss is known.
+
+Each figure is the median of ``repeats`` timed calls after ``warmup``
+untimed ones. Random images and random victim weights are used: neither
+changes the time. XLA follows ``jit_compile`` ("auto": on where a GPU is
+visible, Keras' rule for ``fit``).
+"""
+
+import dataclasses
+import datetime
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_gap.evaluation.throughput import device_description
+from keras_gap.evaluation.throughput import time_forward
+from keras_gap.objectives import Untargeted
+from keras_gap.perturbers import build_perturber
+from keras_gap.reports.tables import format_table
+from keras_gap.training.gap_trainer import GAPTrainer
+from keras_gap.training.precision import MIXED_PRECISIONS
+from keras_gap.training.precision import mixed_precision_scope
+from keras_gap.victims import is_application
+from keras_gap.victims import load_victims
+
+FLOAT32 = "float32"
+PRECISIONS = (FLOAT32, *MIXED_PRECISIONS)
+JIT_SETTINGS = ("auto", "on", "off")
+EPSILON = 10 / 255  # the paper's ImageNet budget; it does not change the time
+
+
+@dataclasses.dataclass
+class SpeedSettings:
+    """What ``measure_speed`` times; the defaults are the paper's setting."""
+
+    victim: str = "inception_v3"
+    image_size: int = 299
+    generator_filters: int = 64
+    generator_blocks: int = 6
+    generator_batch_size: int = 64
+    batch_size: int = 32
+    precisions: tuple = (FLOAT32, "bfloat16")
+    jit_compile: str = "auto"
+    warmup: int = 2
+    repeats: int = 10
+    seed: int = 0
+
+
+def check_settings(settings):
+    """Raises a ``ValueError`` naming the first bad value of ``settings``."""
+    for name in ("image_size", "generator_filters", "generator_batch_size", "batch_size",
+                 "warmup", "repeats"):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name.replace('_', ' ')} must be an int >= 1, got {value!r}")
+    if not isinstance(settings.generator_blocks, int) or settings.generator_blocks < 0:
+        raise ValueError(f"generator blocks must be an int >= 0, got {settings.generator_blocks!r}")
+    unknown = [p for p in settings.precisions if p not in PRECISIONS]
+    if unknown or not settings.precisions or len(set(settings.precisions)) != len(
+            settings.precisions):
+        raise ValueError(
+            f"precisions must be distinct values of {list(PRECISIONS)}, got "
+            f"{list(settings.precisions)}")
+    if settings.jit_compile not in JIT_SETTINGS:
+        raise ValueError(
+            f"jit_compile must be one of {list(JIT_SETTINGS)}, got {settings.jit_compile!r}")
+
+
+def resolve_jit_compile(setting):
+    """True or False for "on"/"off"; "auto": whether a GPU is visible."""
+    if setting == "auto":
+        return bool(tf.config.list_physical_devices("GPU"))
+    return setting == "on"
+
+
+class _StepTimer(keras.callbacks.Callback):
+    """Seconds of each training step, waiting for its loss (on any device)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+        self._start = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        float(np.asarray((logs or {}).get("loss", 0.0)))
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def _build(settings, precision):
+    """The perturber and the victim of the setting, in ``precision``."""
+    keras.utils.set_random_seed(settings.seed)
+    image_shape = (settings.image_size, settings.image_size, 3)
+    with mixed_precision_scope(None if precision == FLOAT32 else precision):
+        weights = ["random"] if is_application(settings.victim) else None
+        victim, = load_victims([settings.victim], image_shape, weights=weights)
+        perturber = build_perturber(
+            "image_dependent", "resnet", victim.input_shape, "linf", EPSILON,
+            seed=settings.seed, filters=settings.generator_filters,
+            num_residual_blocks=settings.generator_blocks)
+    return perturber, victim
+
+
+def _images(settings, image_shape, batch_size):
+    return np.random.default_rng(settings.seed).uniform(
+        0.0, 1.0, (batch_size, *image_shape)).astype(np.float32)
+
+
+def _input_gradient(victim):
+    def gradient(images):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            logits = victim.logits(images)
+            loss = keras.losses.sparse_categorical_crossentropy(
+                tf.argmax(logits, -1), logits, from_logits=True)
+        return tape.gradient(loss, images)
+
+    return gradient
+
+
+def _time_training(perturber, victim, settings, jit_compile):
+    trainer = GAPTrainer(perturber, [victim], Untargeted())
+    trainer.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), jit_compile=jit_compile)
+    images = _images(settings, perturber.image_shape, settings.batch_size)
+    timer = _StepTimer()
+    trainer.fit(tf.data.Dataset.from_tensors(images).repeat(), epochs=1,
+                steps_per_epoch=settings.warmup + settings.repeats, callbacks=[timer],
+                shuffle=False, verbose=0)
+    step_seconds = statistics.median(timer.seconds[settings.warmup:])
+    return {"batch_size": settings.batch_size, "seconds_per_step": step_seconds,
+            "images_per_second": settings.batch_size / step_seconds,
+            "loss_scaling": type(trainer.optimizer).__name__ == "LossScaleOptimizer",
+            "warmup": settings.warmup, "repeats": settings.repeats}
+
+
+def _measure_precision(settings, precision, jit_compile):
+    perturber, victim = _build(settings, precision)
+    images = _images(settings, perturber.image_shape, settings.generator_batch_size)
+    timing = {"warmup": settings.warmup, "repeats": settings.repeats,
+              "jit_compile": jit_compile}
+    generator = time_forward(lambda x: perturber(x, training=False), images, **timing)
+    forward = time_forward(victim.logits, images, **timing)
+    gradient = time_forward(_input_gradient(victim), images, **timing)
+    return {
+        "image_shape": list(perturber.image_shape),
+        "generator": {**generator, "parameters": int(perturber.count_params())},
+        "victim_forward": {**forward, "parameters": int(victim.model.count_params())},
+        "victim_input_gradient": gradient,
+        "pgd10_ms_per_image": 10 * gradient["ms_per_image"],
+        "training": _time_training(perturber, victim, settings, jit_compile),
+    }
+
+
+def measure_speed(settings, log=None):
+    """Times the setting in each precision; returns a JSON-ready dict with
+    the device, versions, date, settings and ``{"results": {precision:
+    {"image_shape", "generator", "victim_forward", "victim_input_gradient",
+    "pgd10_ms_per_image", "training"}}}``."""
+    check_settings(settings)
+    jit_compile = resolve_jit_compile(settings.jit_compile)
+    results = {}
+    for precision in settings.precisions:
+        if log:
+            log(f"timing {precision} ...")
+        results[precision] = _measure_precision(settings, precision, jit_compile)
+    return {
+        "device": device_description(),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "tensorflow": tf.__version__, "keras": keras.__version__,
+        "jit_compile": jit_compile, "victim_weights": "random (timing only)",
+        "settings": dataclasses.asdict(settings), "results": results,
+    }
+
+
+def format_speed(speed):
+    """A Markdown table of a ``measure_speed`` result, with its heading."""
+    settings = speed["settings"]
+    rows = [[precision,
+             f"{r['generator']['ms_per_image']:.3f}",
+             f"{r['victim_forward']['ms_per_image']:.3f}",
+             f"{r['victim_input_gradient']['ms_per_image']:.3f}",
+             f"{r['pgd10_ms_per_image']:.3f}",
+             f"{r['training']['images_per_second']:,.1f}"]
+            for precision, r in speed["results"].items()]
+    height, width, _ = next(iter(speed["results"].values()))["image_shape"]
+    header = ["precision", f"generator ms/image (batch {settings['generator_batch_size']})",
+              "victim forward ms/image", "victim input gradient ms/image",
+              "PGD-10 ≈ ms/image", f"GAP training images/s (batch {settings['batch_size']})"]
+    return "\n".join([
+        f"{settings['victim']} at {height} × {width} px, ResNet generator "
+        f"{settings['generator_filters']} filters / {settings['generator_blocks']} blocks, on "
+        f"{speed['device']}, XLA {'on' if speed['jit_compile'] else 'off'} (median of "
+        f"{settings['repeats']} after {settings['warmup']} warm-up calls):",
+        "",
+        format_table(header, rows),
+    ])
