@@ -32,6 +32,7 @@ from keras_gap.training.distribution import shard_by_data
 from keras_gap.training.distribution import worker_directory
 from keras_gap.evaluation.classification import evaluate_classification
 from keras_gap.generators import build_generator
+from keras_gap.generators import generator_arguments
 from keras_gap.layers import projection_for_norm
 from keras_gap.objectives import build_objective
 from keras_gap.perturbers import ImageDependentPerturber
@@ -90,16 +91,10 @@ class AttackConfig:
 
 
 def generator_settings(config, image_shape):
-    """Generator size: given, or the paper's (64 filters, 6 blocks) for large
-    images and a lean one (32 filters, 3 blocks) for images ≤ 64 pixels."""
-    small = max(image_shape[:2]) <= 64
-    filters = config.generator_filters or (32 if small else 64)
-    if config.generator == "resnet":
-        blocks = config.generator_blocks if config.generator_blocks is not None else (
-            3 if small else 6)
-        return {"filters": filters, "num_residual_blocks": blocks}
-    depth = config.generator_blocks or min(8, int(math.log2(min(image_shape[:2]))))
-    return {"filters": filters, "depth": depth}
+    """Generator size: given, or the design's default for the image size
+    (``keras_gap.generators.generator_arguments``)."""
+    return generator_arguments(config.generator, image_shape, config.generator_filters,
+                               config.generator_blocks)
 
 
 def build_perturber(kind, generator, image_shape, norm, epsilon, seed=0, **generator_kwargs):
