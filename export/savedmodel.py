@@ -19,14 +19,13 @@ import sys
 
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.cli import quiet_tensorflow
 from keras_gap.cli import run_program
-
-quiet_tensorflow()
+from keras_gap.perturbers import load_perturber
+from keras_gap.serving.export import ARTIFACT_FORMATS
+from keras_gap.serving.export import export_artifact
 
 
 def export_parser():
-    from keras_gap.serving.export import ARTIFACT_FORMATS
 
     parser = ArgumentParser(
         prog="python -m export.savedmodel", description=__doc__,
@@ -52,8 +51,6 @@ def export_parser():
 
 
 def main(argv=None):
-    from keras_gap.perturbers import load_perturber
-    from keras_gap.serving.export import export_artifact
 
     arguments = export_parser().parse_args(argv)
     if arguments.version is not None and "savedmodel" not in arguments.formats:

@@ -3,27 +3,28 @@
 import argparse
 import fractions
 import math
-import os
 import sys
+
+from keras_gap.layers.budget_projection import check_epsilon
 
 
 def parse_epsilon(text):
-    """Parses a budget in pixel units of [0, 1]: "0.1", "10/255", "2000/255"."""
+    """Parses a budget in pixel units of [0, 1]: "0.1", "10/255", "2000/255".
+
+    Only the fraction is handled here; the budget rule itself (a finite
+    number > 0) is the library's ``check_epsilon``.
+    """
     text = str(text).strip()
+    if "/" not in text:
+        return check_epsilon(text)
+    numerator, denominator = text.split("/", 1)
     try:
-        if "/" in text:
-            numerator, denominator = text.split("/", 1)
-            value = float(fractions.Fraction(numerator.strip()) / fractions.Fraction(
-                denominator.strip()))
-        else:
-            value = float(text)
+        value = fractions.Fraction(numerator.strip()) / fractions.Fraction(denominator.strip())
     except (ValueError, ZeroDivisionError):
         raise ValueError(
             f"epsilon must be a number or a fraction such as 10/255, got {text!r}"
         ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"epsilon must be finite and > 0, got {text!r}")
-    return value
+    return check_epsilon(float(value))
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -68,11 +69,6 @@ def positive_float(text):
 EPSILON = _argparse_type(parse_epsilon)
 POSITIVE_INT = _argparse_type(positive_int)
 POSITIVE_FLOAT = _argparse_type(positive_float)
-
-
-def quiet_tensorflow():
-    """Hides TensorFlow's C++ start-up chatter unless the user asked for it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def run_program(main, argv=None):

@@ -14,6 +14,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from keras_gap.data import load_fashion_mnist  # noqa: E402
+from keras_gap.serving.export import export_savedmodel  # noqa: E402
+from serving_helpers import KINDS  # noqa: E402
+from serving_helpers import Export  # noqa: E402
+from serving_helpers import tiny_perturber  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +65,14 @@ def tiny_victim_path(tiny_victim_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("victims") / "tiny_victim.keras"
     tiny_victim_model.save(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def exports(tmp_path_factory):
+    """A tiny universal and image-dependent perturber, each exported as a SavedModel."""
+    output = tmp_path_factory.mktemp("serving")
+    result = {}
+    for kind in KINDS:
+        perturber = tiny_perturber(kind)
+        result[kind] = Export(perturber, export_savedmodel(perturber, output, kind))
+    return result

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from keras_gap import GAPTrainer  # noqa: E402
 from keras_gap import Untargeted  # noqa: E402
-from keras_gap.training.attack_run import build_perturber  # noqa: E402
+from keras_gap.perturbers import build_perturber  # noqa: E402
 
 
 def step(strategy, images):

@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras_gap import GAPTrainer
 from keras_gap import Untargeted
 from keras_gap import Victim
-from keras_gap.training.attack_run import build_perturber
+from keras_gap.perturbers import build_perturber
 from keras_gap.data import load_image_data
 from keras_gap.evaluation.classification import evaluate_classification
 from keras_gap.victims import build_classifier

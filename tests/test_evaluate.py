@@ -15,7 +15,8 @@ from keras_gap.data import load_image_data
 from keras_gap.perturbers import load_perturber
 from keras_gap.evaluation.throughput import measure_throughput
 from keras_gap.evaluation.transfer import evaluate_perturber
-from keras_gap.evaluation.transfer import load_victims
+from keras_gap.tasks import ClassificationTask
+from keras_gap.victims import load_victims
 from train import evaluate
 from train import universal
 
@@ -67,8 +68,9 @@ def test_transfer_table_cells_equal_direct_evaluations(
     for row, run in enumerate(two_runs):
         perturber = load_perturber(os.path.join(run, "perturber.keras"))
         for column, path in enumerate([tiny_victim_path, other_victim_path]):
-            victims = load_victims([path], perturber.image_shape, 10)
-            direct = evaluate_perturber(perturber, victims, test, limit=EVAL_IMAGES)
+            victims = load_victims([path], perturber.image_shape, num_classes=10)
+            direct = evaluate_perturber(perturber, victims, test, ClassificationTask(),
+                                        limit=EVAL_IMAGES)
             rate = direct["victims"][victims[0].name]["fooling_rate"]
             assert table["fooling_rate"][row][column] == pytest.approx(rate)
     markdown = (table_dir / "transfer.md").read_text()
@@ -106,7 +108,7 @@ def test_one_perturber_against_victims_with_speed_and_json(
 
 def test_throughput_counts_images_of_the_stated_batch(tiny_victim_model):
     from keras_gap import Victim
-    from keras_gap.training.attack_run import build_perturber
+    from keras_gap.perturbers import build_perturber
 
     perturber = build_perturber("image_dependent", "resnet", (28, 28, 1), "linf", 0.1,
                                 filters=4, num_residual_blocks=1)

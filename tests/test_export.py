@@ -1,20 +1,15 @@
-"""SavedModel export for TF Serving, its CLI and the serving client.
+"""SavedModel export for TF Serving and its program ``export.savedmodel``.
 
 TF Serving itself cannot be installed here: signatures are checked with
-``saved_model_cli show --all``, requests are run through the reloaded
-SavedModel's signatures, and the client's ``main`` talks to loopback REST and
-gRPC emulators that follow TF Serving's request semantics.
+``saved_model_cli show --all`` and the reloaded SavedModel's outputs are
+compared with the in-memory perturber (the serving client is tested in
+``test_serving_client.py``).
 """
 
-import http.server
-import json
 import os
 import re
 import subprocess
-import threading
-from concurrent import futures
 
-import grpc
 import keras
 import numpy as np
 import pytest
@@ -23,48 +18,18 @@ from PIL import Image
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import predict_pb2
-from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from export.savedmodel import main as export_main
-from export import serving_client as client_program
+from keras_gap.generators import GENERATORS
+from keras_gap.perturbers import build_perturber
 from keras_gap.serving import client as serving_client
 from keras_gap.serving import export as serving
 from keras_gap.artifacts import save_keras
-from keras_gap.generators import GENERATORS
-from keras_gap.training.attack_run import build_perturber
-
-# kind -> (image shape, norm, epsilon)
-SETTINGS = {
-    "universal": ((28, 28, 1), "linf", 0.1),
-    "image_dependent": ((16, 16, 3), "l2", 0.5),
-}
-KINDS = sorted(SETTINGS)
-
-
-def _tiny_perturber(kind):
-    image_shape, norm, epsilon = SETTINGS[kind]
-    perturber = build_perturber(
-        kind, "resnet", image_shape, norm, epsilon, seed=0, filters=4, num_residual_blocks=1
-    )
-    perturber(np.zeros((1, *image_shape), np.float32))
-    return perturber
-
-
-class Export:
-    def __init__(self, perturber, path):
-        self.perturber = perturber
-        self.path = path
-        self.loaded = tf.saved_model.load(path)  # kept alive: see stack notes 3c
-
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    output = tmp_path_factory.mktemp("serving")
-    result = {}
-    for kind in KINDS:
-        perturber = _tiny_perturber(kind)
-        result[kind] = Export(perturber, serving.export_savedmodel(perturber, output, kind))
-    return result
+from serving_helpers import KINDS
+from serving_helpers import SETTINGS
+from serving_helpers import as_uint8
+from serving_helpers import expected_uint8
+from serving_helpers import images_for
 
 
 @pytest.fixture(scope="module")
@@ -72,18 +37,6 @@ def perturber_file(tmp_path_factory, exports):
     path = tmp_path_factory.mktemp("run") / "perturber.keras"
     save_keras(exports["universal"].perturber, path)
     return str(path)
-
-
-def _images(kind, count=3, seed=1):
-    return np.random.default_rng(seed).random((count, *SETTINGS[kind][0]), np.float32)
-
-
-def _as_uint8(images):
-    return np.round(np.clip(np.asarray(images) * 255.0, 0.0, 255.0)).astype(np.uint8)
-
-
-def _expected_uint8(perturber, images_uint8):
-    return _as_uint8(perturber(images_uint8.astype(np.float32) / 255.0))
 
 
 def _parse_show_all(text):
@@ -163,8 +116,8 @@ def _saved_model_ops(path):
     return ops
 
 
-# One export per design other than the fixture's ResNet, each perturber kind
-# once; the new layers must map to ops TF Serving ships.
+# One export per design other than the shared exports' ResNet, each perturber
+# kind once for the new design; its layers must map to ops TF Serving ships.
 DESIGN_EXPORTS = [
     ("separable_resnet", "image_dependent", {"DepthwiseConv2dNative", "Conv2DBackpropInput"}),
     ("separable_resnet", "universal", {"DepthwiseConv2dNative", "Conv2DBackpropInput"}),
@@ -187,7 +140,7 @@ def test_every_design_exports_with_stock_ops(generator, kind, expected_ops, tmp_
     assert expected_ops <= ops and "Conv2D" in ops
     assert [op for op in sorted(ops) if not hasattr(tf.raw_ops, op)] == []
     loaded = tf.saved_model.load(path)
-    images = _images(kind)
+    images = images_for(kind)
     outputs = loaded.signatures["serving_default"](images=tf.constant(images))
     np.testing.assert_allclose(outputs["adversarial_images"], perturber(images), atol=1e-5)
 
@@ -195,17 +148,17 @@ def test_every_design_exports_with_stock_ops(generator, kind, expected_ops, tmp_
 @pytest.mark.parametrize("kind", KINDS)
 def test_reloaded_outputs_equal_in_memory_perturber(exports, kind):
     export = exports[kind]
-    images = _images(kind)
+    images = images_for(kind)
     outputs = export.loaded.signatures["serving_default"](images=tf.constant(images))
     np.testing.assert_allclose(outputs["adversarial_images"], export.perturber(images), atol=1e-5)
     np.testing.assert_allclose(
         outputs["perturbations"], export.perturber.perturbation(images), atol=1e-5
     )
-    images_uint8 = _as_uint8(images)
+    images_uint8 = as_uint8(images)
     adversarial_uint8 = export.loaded.signatures["serve_uint8"](
         images=tf.constant(images_uint8))["adversarial_images"].numpy()
     assert adversarial_uint8.dtype == np.uint8
-    difference = np.abs(adversarial_uint8.astype(int) - _expected_uint8(export.perturber,
+    difference = np.abs(adversarial_uint8.astype(int) - expected_uint8(export.perturber,
                                                                         images_uint8))
     assert difference.max() <= 1
     if kind == "universal":
@@ -223,7 +176,7 @@ def _sizes(perturbations, norm):
 @pytest.mark.parametrize("kind", KINDS)
 def test_budget_holds_on_exported_outputs(exports, kind):
     _, norm, epsilon = SETTINGS[kind]
-    images = _images(kind)
+    images = images_for(kind)
     outputs = exports[kind].loaded.signatures["serving_default"](images=tf.constant(images))
     adversarial = outputs["adversarial_images"].numpy()
     assert adversarial.min() >= 0.0 and adversarial.max() <= 1.0
@@ -233,180 +186,11 @@ def test_budget_holds_on_exported_outputs(exports, kind):
     np.testing.assert_allclose(_sizes(outputs["perturbations"].numpy(), norm), epsilon,
                                rtol=1e-4)
     if norm == "linf":
-        images_uint8 = _as_uint8(images)
+        images_uint8 = as_uint8(images)
         adversarial_uint8 = exports[kind].loaded.signatures["serve_uint8"](
             images=tf.constant(images_uint8))["adversarial_images"].numpy()
         change = np.abs(adversarial_uint8.astype(int) - images_uint8)
         assert change.max() <= np.ceil(epsilon * 255) + 1
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_grpc_request_runs_through_signature(exports, kind):
-    export = exports[kind]
-    images_uint8 = _as_uint8(_images(kind))
-    request = serving_client.grpc_request(images_uint8, "gap", "serve_uint8", version=1)
-    wire = predict_pb2.PredictRequest.FromString(request.SerializeToString())
-    response = serving_client.predict_locally(export.loaded, wire)
-    assert response.model_spec.name == "gap" and response.model_spec.version.value == 1
-    outputs = serving_client.parse_grpc_response(response)
-    difference = outputs["adversarial_images"].astype(int) - _expected_uint8(
-        export.perturber, images_uint8)
-    assert np.abs(difference).max() <= 1
-
-    images = _images(kind)
-    request = serving_client.grpc_request(images, "gap")
-    request.output_filter.append("perturbations")
-    outputs = serving_client.parse_grpc_response(
-        serving_client.predict_locally(export.loaded, request))
-    assert list(outputs) == ["perturbations"]
-    np.testing.assert_allclose(
-        outputs["perturbations"], export.perturber.perturbation(images), atol=1e-5
-    )
-    if kind == "universal":
-        request = serving_client.grpc_request(None, "gap", "perturbation")
-        outputs = serving_client.parse_grpc_response(
-            serving_client.predict_locally(export.loaded, request))
-        np.testing.assert_allclose(
-            outputs["perturbation"], export.perturber.universal_perturbation(), atol=1e-5
-        )
-
-
-def _emulate_rest_predict(loaded, body):
-    """TF Serving's REST ``:predict`` semantics (api_rest.md) over the signature."""
-    signature_name = body.get("signature_name", "serving_default")
-    if ("instances" in body) == ("inputs" in body):
-        return {"error": "Missing 'inputs' or 'instances' key"}
-    specs = loaded.signatures[signature_name].structured_input_signature[1]
-    row_form = "instances" in body
-    values = body["instances"] if row_form else body["inputs"]
-    if isinstance(values, dict):
-        values = values[serving.INPUT_NAME]
-    elif row_form and isinstance(values[0], dict):
-        values = [row[serving.INPUT_NAME] for row in values]
-    images = np.asarray(values, specs[serving.INPUT_NAME].dtype.as_numpy_dtype)
-    request = serving_client.grpc_request(images, "gap", signature_name)
-    try:
-        response = serving_client.predict_locally(loaded, request)
-    except ValueError as error:
-        return {"error": str(error)}
-    outputs = {key: value.tolist()
-               for key, value in serving_client.parse_grpc_response(response).items()}
-    if row_form:
-        if len(outputs) == 1:
-            return {"predictions": next(iter(outputs.values()))}
-        return {"predictions": [dict(zip(outputs, row)) for row in zip(*outputs.values())]}
-    return {"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs}
-
-
-@pytest.mark.parametrize("form", serving_client.REST_FORMS)
-@pytest.mark.parametrize("signature_name", ["serving_default", "serve_uint8"])
-def test_rest_bodies_round_trip(exports, form, signature_name):
-    export = exports["image_dependent"]
-    images = _images("image_dependent", count=2)
-    if signature_name == "serve_uint8":
-        images = _as_uint8(images)
-    body = json.loads(json.dumps(serving_client.rest_body(images, signature_name, form)))
-    assert body["signature_name"] == signature_name and (form in body)
-    answer = json.loads(json.dumps(_emulate_rest_predict(export.loaded, body)))
-    outputs = serving_client.parse_rest_response(answer, signature_name)
-    assert {key: str(value.dtype) for key, value in outputs.items()} == (
-        serving.SIGNATURE_OUTPUTS[signature_name])
-    if signature_name == "serve_uint8":
-        difference = outputs["adversarial_images"].astype(int) - _expected_uint8(
-            export.perturber, images)
-        assert np.abs(difference).max() <= 1
-    else:
-        np.testing.assert_allclose(
-            outputs["adversarial_images"], export.perturber(images), atol=1e-5
-        )
-
-
-def test_rest_url_and_error_answer():
-    assert serving_client.rest_url("localhost:8501", "gap") == (
-        "http://localhost:8501/v1/models/gap:predict")
-    assert serving_client.rest_url("host:1", "gap", 3) == (
-        "http://host:1/v1/models/gap/versions/3:predict")
-    with pytest.raises(ValueError, match="Servable not found"):
-        serving_client.parse_rest_response({"error": "Servable not found for request"})
-    with pytest.raises(ValueError, match="'predictions' or 'outputs'"):
-        serving_client.parse_rest_response({"result": []})
-    with pytest.raises(ValueError, match="'inputs_and_instances'"):
-        serving_client.rest_body(np.zeros((1, 2, 2, 1), np.float32), form="inputs_and_instances")
-
-
-def _serve_rest(loaded):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            found = self.path == "/v1/models/gap:predict"
-            answer = _emulate_rest_predict(loaded, body) if found else {
-                "error": f"Servable not found for path {self.path}"}
-            payload = json.dumps(answer).encode()
-            self.send_response(400 if "error" in answer else 200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *arguments):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, loaded):
-        self.loaded = loaded
-
-    def Predict(self, request, context):
-        if request.model_spec.name != "gap":
-            context.abort(grpc.StatusCode.NOT_FOUND,
-                          f"Servable not found for request: {request.model_spec.name}")
-        try:
-            return serving_client.predict_locally(self.loaded, request)
-        except ValueError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-
-
-@pytest.fixture(scope="module")
-def emulated_servers(exports):
-    loaded = exports["universal"].loaded
-    rest = _serve_rest(loaded)
-    rpc = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        _PredictionService(loaded), rpc)
-    grpc_port = rpc.add_insecure_port("127.0.0.1:0")
-    rpc.start()
-    yield {"rest": f"127.0.0.1:{rest.server_address[1]}", "grpc": f"127.0.0.1:{grpc_port}"}
-    rest.shutdown()
-    rpc.stop(0)
-
-
-@pytest.mark.parametrize("protocol", ["rest", "grpc"])
-def test_client_main_sends_an_image_file(exports, emulated_servers, tmp_path, capsys, protocol):
-    clean = _as_uint8(_images("universal", count=1))[0]
-    Image.fromarray(clean[..., 0]).save(tmp_path / "clean.png")
-    output = tmp_path / "adversarial.png"
-    assert client_program.main([
-        str(tmp_path / "clean.png"), str(output), "--grayscale",
-        f"--{protocol}", emulated_servers[protocol],
-    ]) == 0
-    assert "wrote" in capsys.readouterr().out
-    adversarial = np.asarray(Image.open(output))[np.newaxis, ..., np.newaxis]
-    expected = _expected_uint8(exports["universal"].perturber, clean[np.newaxis])
-    assert np.abs(adversarial.astype(int) - expected).max() <= 1
-
-
-@pytest.mark.parametrize("protocol", ["rest", "grpc"])
-def test_client_main_reports_server_errors(emulated_servers, tmp_path, protocol):
-    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "clean.png")
-    with pytest.raises(ValueError, match="Servable not found"):
-        client_program.main([str(tmp_path / "clean.png"), str(tmp_path / "out.png"),
-                             "--grayscale", "--model", "other",
-                             f"--{protocol}", emulated_servers[protocol]])
-    assert not (tmp_path / "out.png").exists()
 
 
 def test_requests_with_wrong_dtype_rank_or_shape_are_refused(exports):

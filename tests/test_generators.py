@@ -8,7 +8,7 @@ from keras_gap.generators import GENERATORS
 from keras_gap.generators import build_generator
 from keras_gap.generators import generator_arguments
 from keras_gap.perturbers import load_perturber
-from keras_gap.training.attack_run import build_perturber
+from keras_gap.perturbers import build_perturber
 
 SHAPES = [(28, 28, 1), (32, 32, 3), (224, 224, 3), (299, 299, 3)]
 ODD_SHAPES = [(31, 17, 3), (5, 7, 1)]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_gap.training.attack_run import build_perturber
+from keras_gap.perturbers import build_perturber
 from keras_gap.perturbers import ImageDependentPerturber
 from keras_gap.perturbers import UniversalPerturber
 from keras_gap.perturbers import load_perturber

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gap.training.attack_run import AttackConfig
+from keras_gap.training.attack_config import AttackConfig
 from keras_gap.training.attack_run import run_attack
 from keras_gap.perturbers import load_perturber
 from keras_gap.training.gap_trainer import GAPTrainer
@@ -237,7 +237,7 @@ def test_a_victim_giving_nan_fails_cleanly_without_artifacts(tiny_victim_model, 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_images_are_rejected(bad, tiny_victim_model):
-    from keras_gap.training.attack_run import build_perturber
+    from keras_gap.perturbers import build_perturber
     from keras_gap.objectives import Untargeted
 
     perturber = build_perturber("image_dependent", "resnet", (28, 28, 1), "linf", 0.1,

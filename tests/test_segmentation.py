@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_gap.training.attack_run import AttackConfig
+from keras_gap.training.attack_config import AttackConfig
 from keras_gap.training.attack_run import run_attack
 from keras_gap.data import load_image_data
 from keras_gap.data.cityscapes import LABEL_ID_TO_TRAIN_ID
@@ -20,7 +20,7 @@ from keras_gap.perturbers import UniversalPerturber
 from keras_gap.evaluation.segmentation import confusion_matrix
 from keras_gap.evaluation.segmentation import mean_iou
 from keras_gap.evaluation.segmentation import pixel_accuracy
-from keras_gap.evaluation.segmentation import save_target_map
+from keras_gap.data.target_maps import save_target_map
 from keras_gap.evaluation.segmentation import target_success
 from keras_gap.training.gap_trainer import GAPTrainer
 from keras_gap.victims import Victim
@@ -244,7 +244,7 @@ def test_objective_and_victim_tasks_must_match():
 @pytest.fixture(scope="module")
 def scene_victim_path(tmp_path_factory):
     """A reduced-width FCN-8s trained briefly on real fashion_scenes."""
-    from keras_gap.training.segmenter_training import train_segmenter
+    from keras_gap.training.victim_training import train_segmenter
 
     path = tmp_path_factory.mktemp("segmenters") / "fcn8s.keras"
     train_segmenter("fcn8s", "fashion_scenes", str(path), width=0.125, epochs=1,

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gap.training.attack_run import AttackConfig
+from keras_gap.training.attack_config import AttackConfig
 from keras_gap.training.attack_run import run_attack
 from keras_gap.cli import parse_epsilon
 from train import universal

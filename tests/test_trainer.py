@@ -8,7 +8,7 @@ from keras_gap import GAPTrainer
 from keras_gap import Targeted
 from keras_gap import Untargeted
 from keras_gap import Victim
-from keras_gap.training.attack_run import build_perturber
+from keras_gap.perturbers import build_perturber
 
 
 def _perturber(kind="universal", shape=(28, 28, 1)):

@@ -2,25 +2,19 @@
 
 import argparse
 
-from keras_gap.training.attack_run import AttackConfig
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import EPSILON
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.training.distribution import STRATEGIES
 from keras_gap.generators import GENERATORS
+from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.objectives import OBJECTIVES
+from keras_gap.training.attack_config import AttackConfig
+from keras_gap.training.distribution import STRATEGIES
 from keras_gap.victims import APPLICATIONS
 
 
-
-def attack_parser(kind, description):
-    defaults = AttackConfig(kind=kind)
-    parser = ArgumentParser(
-        prog=f"python -m train.{kind}", description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add = parser.add_argument
+def _add_victim_and_data_flags(add, defaults):
     add("--victim", action="append", dest="victims", default=[], metavar="VICTIM",
         help="victim to fool; repeat for an ensemble. A .keras classifier taking "
              "images in [0, 1], or a Keras Applications name: "
@@ -40,7 +34,10 @@ def attack_parser(kind, description):
     add("--image-size", type=POSITIVE_INT,
         help="side of the RGB images a Keras Applications victim is built for "
              "(default: the architecture's own, 224 or 299)")
-    add("--norm", choices=("linf", "l2"), default=defaults.norm,
+
+
+def _add_attack_flags(add, defaults):
+    add("--norm", choices=sorted(PROJECTIONS), default=defaults.norm,
         help="budget norm (default: %(default)s)")
     add("--epsilon", type=EPSILON, default=defaults.epsilon,
         help="budget in pixel units of [0, 1]; fractions allowed, e.g. 10/255 "
@@ -62,6 +59,9 @@ def attack_parser(kind, description):
              "64 pixels, 64 above)")
     add("--generator-blocks", type=int,
         help="ResNet: residual blocks (default 3 small / 6 large); U-Net: depth")
+
+
+def _add_training_flags(add, defaults):
     add("--epochs", type=POSITIVE_INT, default=defaults.epochs,
         help="epochs (default: %(default)s)")
     add("--steps-per-epoch", type=POSITIVE_INT, default=defaults.steps_per_epoch,
@@ -83,9 +83,21 @@ def attack_parser(kind, description):
         help="WARNING: lets victim .keras files run the Python code stored in them "
              "(Lambda layers); only for files you wrote or trust. Default: Keras "
              "safe mode, which refuses such files")
+
+
+def attack_parser(kind, description):
+    """The parser of ``python -m train.<kind>``; defaults from ``AttackConfig``."""
+    defaults = AttackConfig(kind=kind)
+    parser = ArgumentParser(
+        prog=f"python -m train.{kind}", description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for add_flags in (_add_victim_and_data_flags, _add_attack_flags, _add_training_flags):
+        add_flags(parser.add_argument, defaults)
     return parser
 
 
 def parse_attack_config(kind, description, argv=None):
+    """The ``AttackConfig`` the command line ``argv`` asks for."""
     arguments = attack_parser(kind, description).parse_args(argv)
     return AttackConfig(kind=kind, **vars(arguments))

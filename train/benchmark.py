@@ -11,13 +11,14 @@ benchmark.png into --output-dir.
 import argparse
 import sys
 
-from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import parse_epsilon
-from keras_gap.cli import quiet_tensorflow
+from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import run_program
-
-quiet_tensorflow()
+from keras_gap.evaluation.benchmark import BenchmarkConfig
+from keras_gap.evaluation.benchmark import run_benchmark
+from keras_gap.layers.budget_projection import PROJECTIONS
+from keras_gap.training.victim_training import ensure_default_victim
 
 
 def _comma_list(text):
@@ -25,9 +26,6 @@ def _comma_list(text):
 
 
 def main(argv=None):
-    from keras_gap.evaluation.benchmark import BenchmarkConfig
-    from keras_gap.evaluation.benchmark import run_benchmark
-    from keras_gap.training.victim_training import ensure_default_victim
 
     defaults = BenchmarkConfig(victim=None, output_dir=None)
     parser = ArgumentParser(prog="python -m train.benchmark", description=__doc__,
@@ -40,7 +38,7 @@ def main(argv=None):
     add("--epsilons", default=",".join(f"{e:g}" for e in defaults.epsilons),
         help="comma-separated budgets in pixel units of [0, 1]; fractions allowed, "
              "e.g. 4/255,8/255 (default: %(default)s)")
-    add("--norm", choices=("linf", "l2"), default=defaults.norm,
+    add("--norm", choices=sorted(PROJECTIONS), default=defaults.norm,
         help="budget norm (default: %(default)s)")
     add("--methods", help="comma-separated subset of gap_universal, gap_image_dependent, "
                           "uap, fgsm, pgd10, random, art_uap, art_pgd (default: all; the "

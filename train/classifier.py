@@ -9,20 +9,16 @@ is inside it) and returns logits.
 import os
 import sys
 
+from keras_gap.artifacts import check_writable_directory
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.artifacts import check_writable_directory
-from keras_gap.cli import quiet_tensorflow
 from keras_gap.cli import run_program
-
-quiet_tensorflow()
-
+from keras_gap.training.victim_training import train_classifier
+from keras_gap.victims import ARCHITECTURES
 
 
 def main(argv=None):
-    from keras_gap.victims import ARCHITECTURES
-    from keras_gap.training.victim_training import train_classifier
 
     parser = ArgumentParser(prog="python -m train.classifier", description=__doc__)
     parser.add_argument("--dataset", default="fashion_mnist",

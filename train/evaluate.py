@@ -22,12 +22,24 @@ import argparse
 import os
 import sys
 
+from keras_gap.artifacts import write_json
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.cli import quiet_tensorflow
 from keras_gap.cli import run_program
-
-quiet_tensorflow()
+from keras_gap.data import load_image_data
+from keras_gap.evaluation.throughput import format_throughput
+from keras_gap.evaluation.throughput import measure_throughput
+from keras_gap.evaluation.transfer import evaluate_perturber
+from keras_gap.evaluation.transfer import load_run
+from keras_gap.evaluation.transfer import read_run_config
+from keras_gap.evaluation.transfer import transfer_markdown
+from keras_gap.evaluation.transfer import transfer_table
+from keras_gap.evaluation.transfer import write_transfer
+from keras_gap.perturbers import load_perturber
+from keras_gap.tasks import task_for
+from keras_gap.victims import application_head_classes
+from keras_gap.victims import load_victims
+from keras_gap.victims import victim_name
 
 
 def _parser():
@@ -55,8 +67,9 @@ def _parser():
              "from config.json beside the perturber)")
     add("--eval-images", type=POSITIVE_INT,
         help="evaluate on the first N images only (default: the whole split)")
-    add("--batch-size", type=POSITIVE_INT, default=256,
-        help="evaluation batch size (default: %(default)s)")
+    add("--batch-size", type=POSITIVE_INT,
+        help="evaluation batch size (default: 256 images for classifiers, 32 for "
+             "segmenters)")
     add("--seed", type=int, default=0,
         help="seed of the random-noise floor and timing images (default: %(default)s)")
     add("--throughput-batch-size", type=POSITIVE_INT, default=256,
@@ -72,41 +85,22 @@ def _parser():
     return parser
 
 
-def _metrics_table(metrics, trained_on, target):
-    header = ["victim", "trained on it", "fooling", "random noise", "clean acc", "adv acc"]
-    if target:
-        header += ["target success", "excl. target"]
-    lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
-    for name, m in metrics["victims"].items():
-        seen = "?" if trained_on is None else ("yes" if name in trained_on else "no")
-        cells = [m["fooling_rate"], m["random_noise_fooling_rate"], m["clean_accuracy"],
-                 m["adversarial_accuracy"]]
-        if target:
-            cells += [m["target_success_rate"], m["target_success_rate_excluding_target_class"]]
-        lines.append(f"| {name} | {seen} | " + " | ".join(f"{v:.4f}" for v in cells) + " |")
-    return "\n".join(lines)
-
-
 def _evaluate_one(arguments, log):
-    from keras_gap.data import load_image_data
-    from keras_gap.perturbers import load_perturber
-    from keras_gap.evaluation.transfer import evaluate_perturber
-    from keras_gap.evaluation.transfer import load_victims
-    from keras_gap.evaluation.transfer import read_run_config
-    from keras_gap.evaluation.transfer import victim_name
-
     perturber = load_perturber(arguments.perturber)
-    config = read_run_config(os.path.dirname(os.path.abspath(arguments.perturber)))
-    trained_on = None if config is None else [victim_name(v) for v in config["victims"]]
+    config = read_run_config(os.path.dirname(os.path.abspath(arguments.perturber))) or {}
+    trained_on = [victim_name(v) for v in config["victims"]] if config else None
     target_class = arguments.target_class
-    if target_class is None and config is not None:
+    if target_class is None:
         target_class = config.get("target_class")
     data = load_image_data(arguments.dataset, arguments.split, perturber.image_shape,
                            arguments.tfds_data_dir)
-    victims = load_victims(arguments.victims, perturber.image_shape, len(data.class_names))
+    victims = load_victims(arguments.victims, perturber.image_shape,
+                           num_classes=application_head_classes(arguments.dataset))
+    task = task_for(victims[0], target_class=target_class,
+                    target_map=config.get("target_map"), test_data=data)
     metrics = evaluate_perturber(
-        perturber, victims, data, batch_size=arguments.batch_size,
-        limit=arguments.eval_images, seed=arguments.seed, target_class=target_class,
+        perturber, victims, data, task, batch_size=arguments.batch_size,
+        limit=arguments.eval_images, seed=arguments.seed,
     )
     trained = "" if trained_on is None else f", trained on {' + '.join(trained_on)}"
     log(f"{perturber.kind} perturber {arguments.perturber} ({perturber.norm} epsilon "
@@ -114,26 +108,22 @@ def _evaluate_one(arguments, log):
         f"{arguments.dataset} {arguments.split} images")
     log(f"max applied linf {metrics['linf']:.4f}, max applied l2 {metrics['l2']:.4f}")
     log("")
-    log(_metrics_table(metrics, trained_on, target_class is not None))
+    seen = {} if trained_on is None else {v.name: v.name in trained_on for v in victims}
+    log(task.table(metrics, style="markdown", seen=seen))
     result = {
         "perturber": os.path.abspath(arguments.perturber), "kind": perturber.kind,
         "norm": perturber.norm, "epsilon": float(perturber.epsilon),
         "dataset": arguments.dataset, "split": arguments.split,
-        "trained_on": trained_on, "target_class": target_class, **metrics,
+        "trained_on": trained_on, "target_class": target_class,
+        "target_map": config.get("target_map"), **metrics,
     }
     return result, {"perturber": perturber}, victims
 
 
 def _evaluate_transfer(arguments, log):
-    from keras_gap.evaluation.transfer import load_run
-    from keras_gap.evaluation.transfer import load_victims
-    from keras_gap.evaluation.transfer import transfer_markdown
-    from keras_gap.evaluation.transfer import transfer_table
-    from keras_gap.evaluation.transfer import write_transfer
-
     runs = [load_run(directory) for directory in arguments.transfer]
     victims = load_victims(arguments.victims, runs[0].perturber.image_shape,
-                           num_classes=10 if arguments.dataset == "fashion_mnist" else 1000)
+                           num_classes=application_head_classes(arguments.dataset))
     table = transfer_table(
         runs, victims, dataset=arguments.dataset, split=arguments.split,
         limit=arguments.eval_images, seed=arguments.seed, batch_size=arguments.batch_size,
@@ -148,9 +138,6 @@ def _evaluate_transfer(arguments, log):
 
 
 def main(argv=None, log=print):
-    from keras_gap.artifacts import write_json
-    from keras_gap.evaluation.throughput import format_throughput
-    from keras_gap.evaluation.throughput import measure_throughput
 
     arguments = _parser().parse_args(argv)
     if arguments.output and os.path.isdir(arguments.output):

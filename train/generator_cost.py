@@ -21,10 +21,13 @@ import sys
 from keras_gap.artifacts import write_json
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.cli import quiet_tensorflow
 from keras_gap.cli import run_program
-
-quiet_tensorflow()
+from keras_gap.evaluation.generator_costs import Design
+from keras_gap.evaluation.generator_costs import design_costs
+from keras_gap.evaluation.generator_costs import format_costs
+from keras_gap.evaluation.generator_costs import parse_shape
+from keras_gap.evaluation.generator_costs import victim_costs
+from keras_gap.evaluation.throughput import device_description
 
 DEFAULT_DESIGNS = ("separable_resnet", "resnet:64:6")
 DEFAULT_SHAPES = ("28x28x1", "224", "299")
@@ -50,13 +53,6 @@ def _parser():
 
 
 def main(argv=None):
-    from keras_gap.evaluation.generator_costs import Design
-    from keras_gap.evaluation.generator_costs import design_costs
-    from keras_gap.evaluation.generator_costs import format_costs
-    from keras_gap.evaluation.generator_costs import parse_shape
-    from keras_gap.evaluation.generator_costs import victim_costs
-    from keras_gap.evaluation.throughput import device_description
-
     arguments = _parser().parse_args(argv)
     designs = [Design.parse(text) for text in arguments.designs or DEFAULT_DESIGNS]
     shapes = [parse_shape(text) for text in arguments.shapes or DEFAULT_SHAPES]

@@ -9,15 +9,13 @@ L∞ ε = 0.1, untargeted, ResNet generator.
 
 import sys
 
-from keras_gap.cli import quiet_tensorflow
 from keras_gap.cli import run_program
+from keras_gap.training.attack_run import run_attack
 
-quiet_tensorflow()
+from train.attack_arguments import parse_attack_config
 
 
 def main(argv=None):
-    from keras_gap.training.attack_run import run_attack
-    from train.attack_arguments import parse_attack_config
 
     config = parse_attack_config("image_dependent", __doc__, argv)
     run_attack(config)

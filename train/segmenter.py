@@ -16,15 +16,12 @@ import sys
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.cli import quiet_tensorflow
 from keras_gap.cli import run_program
-
-quiet_tensorflow()
+from keras_gap.training.victim_training import train_segmenter
+from keras_gap.victims.segmenters import SEGMENTERS
 
 
 def main(argv=None):
-    from keras_gap.training.segmenter_training import train_segmenter
-    from keras_gap.victims.segmenters import SEGMENTERS
 
     parser = ArgumentParser(prog="python -m train.segmenter", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,7 +30,7 @@ def main(argv=None):
         help="fashion_scenes or tfds:NAME of a prepared Cityscapes-style set, e.g. "
              "tfds:cityscapes (default: %(default)s)")
     add("--tfds-data-dir", help="TFDS data directory for tfds:NAME")
-    add("--architecture", default="fcn8s", choices=SEGMENTERS,
+    add("--architecture", default="fcn8s", choices=sorted(SEGMENTERS),
         help="fcn8s (VGG16, the paper's victim) or deeplabv3plus (keras-hub) "
              "(default: %(default)s)")
     add("--width", type=POSITIVE_FLOAT, default=1.0,

@@ -21,11 +21,13 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.layers.budget_projection import check_epsilon
 from keras_gap.objectives.classification import cross_entropy
+from keras_gap.objectives.segmentation import IGNORE_LABEL
 from keras_gap.objectives.segmentation import masked_cross_entropy
 
-NORMS = ("linf", "l2")
+NORMS = tuple(PROJECTIONS)
 OBJECTIVES = ("untargeted", "targeted", "least_likely")
 
 # Guards divisions by the norm of an all-zero gradient or perturbation.
@@ -39,7 +41,7 @@ class DenseCrossEntropy:
     pixels labelled ``ignore_label`` add nothing to the loss.
     """
 
-    def __init__(self, ignore_label=255):
+    def __init__(self, ignore_label=IGNORE_LABEL):
         self.ignore_label = int(ignore_label)
 
     def __call__(self, logits, references):

@@ -11,7 +11,7 @@ input shape (the original GAP code used 1024 × 512).
 import numpy as np
 import tensorflow as tf
 
-IGNORE_LABEL = 255
+from keras_gap.objectives.segmentation import IGNORE_LABEL
 
 CITYSCAPES_CLASSES = [
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",

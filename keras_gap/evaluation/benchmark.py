@@ -15,29 +15,23 @@ import os
 import time
 
 import keras
-import matplotlib
+import numpy as np
+import tensorflow as tf
 
-matplotlib.use("Agg")
+from keras_gap import baselines
+from keras_gap.artifacts import write_json
+from keras_gap.baselines import art_reference
+from keras_gap.baselines.gradient_attacks import check_budget
+from keras_gap.data import load_image_data
+from keras_gap.generators import generator_arguments
+from keras_gap.perturbers import build_perturber
+from keras_gap.reports.figures import save_curves
+from keras_gap.reports.tables import format_table
+from keras_gap.reports.tables import write_text
+from keras_gap.tasks import task_for
+from keras_gap.training.gap_trainer import GAPTrainer
+from keras_gap.victims import load_victim
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from keras_gap import baselines  # noqa: E402
-from keras_gap.artifacts import atomic_path  # noqa: E402
-from keras_gap.artifacts import write_json  # noqa: E402
-from keras_gap.training.attack_run import AttackConfig  # noqa: E402
-from keras_gap.training.attack_run import build_perturber  # noqa: E402
-from keras_gap.training.attack_run import generator_settings  # noqa: E402
-from keras_gap.baselines import art_reference  # noqa: E402
-from keras_gap.baselines.gradient_attacks import check_budget  # noqa: E402
-from keras_gap.data import load_image_data  # noqa: E402
-from keras_gap.objectives import Untargeted  # noqa: E402
-from keras_gap.training.gap_trainer import GAPTrainer  # noqa: E402
-from keras_gap.victims import load_victim  # noqa: E402
-
-METHODS = ("gap_universal", "gap_image_dependent", "uap", "fgsm", "pgd10", "random")
-ART_METHODS = ("art_uap", "art_pgd")
 PGD_STEPS = 10
 
 
@@ -64,13 +58,13 @@ class BenchmarkConfig:
 
 def available_methods():
     """Every method name; ART's only when it is installed."""
-    return METHODS + (ART_METHODS if art_reference.art_available() else ())
+    return tuple(METHODS) + (tuple(ART_METHODS) if art_reference.art_available() else ())
 
 
 def _resolve_methods(methods):
     if methods is None:
         return available_methods()
-    known = METHODS + ART_METHODS
+    known = [*METHODS, *ART_METHODS]
     unknown = [m for m in methods if m not in known]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(known)}")
@@ -109,9 +103,10 @@ def _first_images(data, count):
 class _Bench:
     """The victim, the images and the compiled pieces shared by all methods."""
 
-    def __init__(self, config, victim, train, test_images):
+    def __init__(self, config, victim, task, train, test_images):
         self.config = config
         self.victim = victim
+        self.task = task
         self.train = train
         self.test_images = test_images
         self.predict = tf.function(
@@ -147,15 +142,15 @@ class _Bench:
         return self.uap_images
 
 
-def _gap(bench, kind, epsilon):
+def _gap(bench, epsilon, kind):
     config = bench.config
     image_shape = bench.victim.input_shape
     keras.utils.set_random_seed(config.seed)
-    settings = AttackConfig(generator_filters=config.generator_filters,
-                            generator_blocks=config.generator_blocks)
-    perturber = build_perturber(kind, "resnet", image_shape, config.norm, epsilon,
-                                seed=config.seed, **generator_settings(settings, image_shape))
-    trainer = GAPTrainer(perturber, [bench.victim], Untargeted())
+    perturber = build_perturber(
+        kind, "resnet", image_shape, config.norm, epsilon, seed=config.seed,
+        **generator_arguments("resnet", image_shape, config.generator_filters,
+                             config.generator_blocks))
+    trainer = GAPTrainer(perturber, [bench.victim], bench.task.objective("untargeted"))
     trainer.compile()
     start = time.perf_counter()
     trainer.fit(bench.train.dataset(config.batch_size, shuffle_seed=config.seed, repeat=True),
@@ -174,44 +169,69 @@ def _universal(build, bench, epsilon):
     return build_seconds, lambda images, index: apply(images)
 
 
-def _build(method, bench, epsilon):
-    """Returns ``(build_seconds, attack(batch, batch_index))`` for ``method``."""
+def _uap(bench, epsilon):
     config = bench.config
-    norm = config.norm
-    if method == "gap_universal":
-        return _gap(bench, "universal", epsilon)
-    if method == "gap_image_dependent":
-        return _gap(bench, "image_dependent", epsilon)
-    if method == "uap":
-        return _universal(functools.partial(
-            baselines.uap, norm=norm, max_passes=config.uap_passes, seed=config.seed),
-            bench, epsilon)
-    if method == "art_uap":
-        return _universal(functools.partial(
-            art_reference.art_universal_perturbation, norm=norm,
-            max_passes=config.uap_passes, seed=config.seed), bench, epsilon)
-    if method == "fgsm":
-        return 0.0, lambda images, index: baselines.fgsm(bench.victim, images, epsilon, norm)
-    if method == "pgd10":
-        return 0.0, lambda images, index: baselines.pgd(
-            bench.victim, images, epsilon, norm, steps=PGD_STEPS)
-    if method == "art_pgd":
-        return 0.0, lambda images, index: art_reference.art_pgd(
-            bench.victim, images, epsilon, norm, steps=PGD_STEPS,
-            batch_size=config.eval_batch_size)
-    # "random": a fresh ±ε sign pattern per image, the floor to beat.
+    return _universal(functools.partial(
+        baselines.uap, norm=config.norm, max_passes=config.uap_passes, seed=config.seed),
+        bench, epsilon)
+
+
+def _art_uap(bench, epsilon):
+    config = bench.config
+    return _universal(functools.partial(
+        art_reference.art_universal_perturbation, norm=config.norm,
+        max_passes=config.uap_passes, seed=config.seed), bench, epsilon)
+
+
+def _fgsm(bench, epsilon):
+    return 0.0, lambda images, index: baselines.fgsm(
+        bench.victim, images, epsilon, bench.config.norm)
+
+
+def _pgd10(bench, epsilon):
+    return 0.0, lambda images, index: baselines.pgd(
+        bench.victim, images, epsilon, bench.config.norm, steps=PGD_STEPS)
+
+
+def _art_pgd(bench, epsilon):
+    return 0.0, lambda images, index: art_reference.art_pgd(
+        bench.victim, images, epsilon, bench.config.norm, steps=PGD_STEPS,
+        batch_size=bench.config.eval_batch_size)
+
+
+def _random(bench, epsilon):
+    """A fresh ±ε sign pattern per image: the floor to beat."""
     return 0.0, lambda images, index: baselines.random_noise(
-        images, epsilon, norm, seed=config.seed + index)
+        images, epsilon, bench.config.norm, seed=bench.config.seed + index)
+
+
+# Each builder returns ``(build_seconds, attack(batch, batch_index))``.
+METHODS = {
+    "gap_universal": functools.partial(_gap, kind="universal"),
+    "gap_image_dependent": functools.partial(_gap, kind="image_dependent"),
+    "uap": _uap,
+    "fgsm": _fgsm,
+    "pgd10": _pgd10,
+    "random": _random,
+}
+ART_METHODS = {"art_uap": _art_uap, "art_pgd": _art_pgd}
 
 
 def run_benchmark(config, log=print):
     """Runs every method at every ε, writes the reports, returns the rows."""
     epsilons, methods = _check_config(config)
     victim = load_victim(config.victim)
+    if victim.task != "classifier":
+        raise ValueError(
+            f"train.benchmark compares attacks on classifiers; {victim.name} is a "
+            f"{victim.task} (attack it with train.universal or train.image_dependent)"
+        )
     train = load_image_data(config.dataset, "train", victim.input_shape)
     test = load_image_data(config.dataset, "test", victim.input_shape)
+    task = task_for(victim)
+    task.check_data(victim, train)
     test_images, test_labels = _first_images(test, config.eval_images)
-    bench = _Bench(config, victim, train, test_images)
+    bench = _Bench(config, victim, task, train, test_images)
     clean_accuracy = float(np.mean(bench.clean == test_labels))
     log(f"Benchmark on {victim.name} ({len(test_images)} {config.dataset} test images, "
         f"clean accuracy {clean_accuracy:.4f}), {config.norm} epsilons "
@@ -220,7 +240,7 @@ def run_benchmark(config, log=print):
     total = len(epsilons) * len(methods)
     for epsilon in epsilons:
         for method in methods:
-            build_seconds, attack = _build(method, bench, epsilon)
+            build_seconds, attack = {**METHODS, **ART_METHODS}[method](bench, epsilon)
             fooling_rate, ms_per_image = bench.measure(attack)
             rows.append({"method": method, "epsilon": epsilon, "fooling_rate": fooling_rate,
                          "target_success_rate": None, "build_seconds": build_seconds,
@@ -234,45 +254,26 @@ def run_benchmark(config, log=print):
         f"{config.train_steps} training steps of batch {config.batch_size}; UAP: "
         f"{config.uap_images} training images, at most {config.uap_passes} passes."
     )
-    write_json(os.path.join(config.output_dir, "benchmark.json"), rows)
-    _write_markdown(rows, description, os.path.join(config.output_dir, "benchmark.md"))
-    _write_plot(rows, config.norm, os.path.join(config.output_dir, "benchmark.png"))
+    _write_reports(rows, description, config.norm, config.output_dir)
     log(f"Reports in {config.output_dir}")
     return rows
 
 
 def markdown_table(rows):
     """The rows as a Markdown table."""
-    lines = ["| method | ε | fooling rate | target success rate | build (s) | ms / image |",
-             "|---|---|---|---|---|---|"]
+    header = ["method", "ε", "fooling rate", "target success rate", "build (s)", "ms / image"]
+    cells = [[row["method"], f"{row['epsilon']:g}", f"{row['fooling_rate']:.3f}",
+              row["target_success_rate"], f"{row['build_seconds']:.1f}",
+              f"{row['ms_per_image']:.3f}"] for row in rows]
+    return format_table(header, cells, align="llrrrr")
+
+
+def _write_reports(rows, description, norm, output_dir):
+    write_json(os.path.join(output_dir, "benchmark.json"), rows)
+    write_text(os.path.join(output_dir, "benchmark.md"),
+               f"# Benchmark\n\n{description}\n\n{markdown_table(rows)}")
+    curves = {}
     for row in rows:
-        target = row["target_success_rate"]
-        lines.append(
-            f"| {row['method']} | {row['epsilon']:g} | {row['fooling_rate']:.3f} | "
-            f"{'—' if target is None else f'{target:.3f}'} | {row['build_seconds']:.1f} | "
-            f"{row['ms_per_image']:.3f} |"
-        )
-    return "\n".join(lines)
-
-
-def _write_markdown(rows, description, path):
-    text = f"# Benchmark\n\n{description}\n\n{markdown_table(rows)}\n"
-    with atomic_path(path) as temporary:
-        with open(temporary, "w") as handle:
-            handle.write(text)
-
-
-def _write_plot(rows, norm, path):
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for method in dict.fromkeys(row["method"] for row in rows):
-        points = sorted((r["epsilon"], r["fooling_rate"]) for r in rows if r["method"] == method)
-        axis.plot(*zip(*points), marker="o", label=method)
-    axis.set_xlabel(f"{norm} ε (pixel units of [0, 1])")
-    axis.set_ylabel("fooling rate")
-    axis.set_ylim(0.0, 1.0)
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=100, format="png")
-    plt.close(figure)
+        curves.setdefault(row["method"], []).append((row["epsilon"], row["fooling_rate"]))
+    save_curves(curves, f"{norm} ε (pixel units of [0, 1])", "fooling rate",
+                os.path.join(output_dir, "benchmark.png"))

@@ -17,43 +17,9 @@ Metrics (as in the paper and the original code):
 """
 
 import numpy as np
-import tensorflow as tf
 
-from keras_gap.baselines.random_noise import random_sign_noise
-
-
-def perturbed_batches(perturber, data, batch_size, limit, seed, norms):
-    """Yields ``(images, labels, adversarial, noisy)`` for each batch of
-    ``data``: ``labels`` as NumPy, ``noisy`` the images plus the random sign
-    pattern of the same budget (one pattern for a universal perturber, one per
-    image otherwise). Fills ``norms`` with ``num_images`` and the largest
-    applied ``linf`` / ``l2``; raises ``ValueError`` if ``data`` is empty.
-    """
-    universal = perturber.kind == "universal"
-    norms.update(num_images=0, linf=0.0, l2=0.0)
-    if universal:
-        noise = random_sign_noise(
-            (1,) + perturber.image_shape, perturber.norm, perturber.epsilon, seed
-        )
-    for batch_index, (images, labels) in enumerate(data.dataset(batch_size, limit=limit)):
-        adversarial = perturber(images, training=False)
-        flat = tf.reshape(adversarial - images, (tf.shape(images)[0], -1))
-        norms["linf"] = max(norms["linf"], float(tf.reduce_max(tf.abs(flat))))
-        norms["l2"] = max(norms["l2"], float(tf.reduce_max(tf.norm(flat, axis=1))))
-        if not universal:
-            noise = random_sign_noise(
-                tuple(images.shape), perturber.norm, perturber.epsilon,
-                seed + batch_index + 1,
-            )
-        norms["num_images"] += int(images.shape[0])
-        yield images, labels.numpy(), adversarial, tf.clip_by_value(images + noise, 0.0, 1.0)
-    if norms["num_images"] == 0:
-        raise ValueError(f"no images to evaluate in {data.name} {data.split}")
-
-
-def predictions(victim, *batches):
-    """The victim's predicted classes (per image, or per pixel) for each batch."""
-    return [np.argmax(victim.logits(batch).numpy(), -1) for batch in batches]
+from keras_gap.evaluation.batches import perturbed_batches
+from keras_gap.evaluation.batches import predictions
 
 
 def _counts():

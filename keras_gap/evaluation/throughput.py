@@ -18,6 +18,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from keras_gap.reports.tables import format_table
+
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_WARMUP = 2
 DEFAULT_REPEATS = 5
@@ -140,25 +142,21 @@ def format_throughput(throughput):
     any_timing = next(iter({**perturbers, **victims}.values()))
     header = ["model", "parameters", "ms/image", "images/s"] + [
         f"÷ {name} ms" for name in victims]
-    lines = [
+    rows = []
+    for label, timing in perturbers.items():
+        ratios = throughput["perturber_to_victim_ratio"][label]
+        rows.append([label, f"{timing['parameters']:,}", f"{timing['ms_per_image']:.3f}",
+                     f"{timing['images_per_second']:,.0f}",
+                     *(f"{ratios[name]:.2f}" for name in victims)])
+    for name, timing in victims.items():
+        rows.append([f"victim {name}", f"{timing['parameters']:,}",
+                     f"{timing['ms_per_image']:.3f}", f"{timing['images_per_second']:,.0f}",
+                     *("" for _ in victims)])
+    return "\n".join([
         f"Forward-pass speed at batch {throughput['batch_size']} on "
         f"{throughput['device']} (median of {any_timing['repeats']} batches after "
         f"{any_timing['warmup']} warm-up batches; ÷ column: how many victim forward "
         "passes one perturbation costs):",
         "",
-        "| " + " | ".join(header) + " |",
-        "|---|" + "---:|" * (len(header) - 1),
-    ]
-    for label, timing in perturbers.items():
-        ratios = throughput["perturber_to_victim_ratio"][label]
-        lines.append(
-            f"| {label} | {timing['parameters']:,} | {timing['ms_per_image']:.3f} | "
-            f"{timing['images_per_second']:,.0f} | "
-            + " | ".join(f"{ratios[name]:.2f}" for name in victims) + " |"
-        )
-    for name, timing in victims.items():
-        lines.append(
-            f"| victim {name} | {timing['parameters']:,} | {timing['ms_per_image']:.3f} | "
-            f"{timing['images_per_second']:,.0f} | " + " | ".join("" for _ in victims) + " |"
-        )
-    return "\n".join(lines)
+        format_table(header, rows),
+    ])

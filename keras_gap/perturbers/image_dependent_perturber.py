@@ -11,5 +11,10 @@ class ImageDependentPerturber(Perturber):
 
     kind = "image_dependent"
 
+    @classmethod
+    def build(cls, generator, projection, seed=0):
+        """A new image-dependent perturber (``seed`` is only the generator's)."""
+        return cls(generator, projection, name="image_dependent_perturber")
+
     def perturbation(self, images, training=False):
         return self.projection(self.generator(images, training=training))

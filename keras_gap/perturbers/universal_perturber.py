@@ -27,6 +27,11 @@ class UniversalPerturber(Perturber):
             trainable=False,
         )
 
+    @classmethod
+    def build(cls, generator, projection, seed=0):
+        """A new universal perturber whose pattern Z is drawn from ``seed``."""
+        return cls(generator, projection, seed=seed, name="universal_perturber")
+
     def universal_perturbation(self, training=False):
         """The single perturbation, shape ``(1, H, W, C)``, in pixel units."""
         return self.projection(self.generator(self.pattern, training=training))

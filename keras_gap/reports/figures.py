@@ -1,4 +1,9 @@
-"""Pictures of perturbations and of clean / adversarial pairs."""
+"""Every picture the programs write, through one figure saver.
+
+Perturbations (amplified), clean / adversarial pairs, segmentation label
+maps, the transfer heat map and the benchmark's fooling-rate curves. The
+non-interactive Agg backend is chosen here, once, for the whole package.
+"""
 
 import matplotlib
 
@@ -33,7 +38,7 @@ def save_perturbation_png(perturbation, path, title=None):
     figure, axis = plt.subplots(figsize=(3, 3.2))
     peak = float(np.max(np.abs(perturbation)))
     _show(axis, amplify(perturbation), title or f"perturbation (amplified, max |δ| = {peak:.3g})")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def save_samples_png(clean, adversarial, clean_names, adversarial_names, path,
@@ -50,7 +55,7 @@ def save_samples_png(clean, adversarial, clean_names, adversarial_names, path,
         _show(axes[row, 1], adversarial[row], f"adversarial: {adversarial_names[row]}")
         if perturbations is not None:
             _show(axes[row, 2], amplify(perturbations[row]), "perturbation (amplified)")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def label_colours(label_map, num_classes):
@@ -88,11 +93,48 @@ def save_segmentation_samples_png(images, adversarial, labels, clean_predictions
     for row in range(count):
         for column, (title, picture) in enumerate(panels):
             _show(axes[row, column], picture(row), title)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
-def _save(figure, path):
+def save_figure(figure, path):
+    """Writes ``figure`` as a PNG atomically (temporary name, then rename)
+    and closes it."""
     figure.tight_layout()
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=100, format="png")
     plt.close(figure)
+
+
+def save_heat_map(values, row_labels, column_labels, bold, title, path):
+    """A rows × columns heat map in [0, 1] with each value written in its
+    cell; cells where ``bold`` is true get a star and bold type."""
+    values = np.array(values, dtype=np.float64)
+    rows, columns = values.shape
+    figure, axis = plt.subplots(figsize=(2.0 + 1.4 * columns, 1.2 + 0.6 * rows + 0.5))
+    image = axis.imshow(values, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    for i in range(rows):
+        for j in range(columns):
+            axis.text(j, i, f"{values[i, j]:.2f}" + ("*" if bold[i][j] else ""),
+                      ha="center", va="center", fontsize=10,
+                      color="black" if values[i, j] > 0.6 else "white",
+                      fontweight="bold" if bold[i][j] else "normal")
+    axis.set_xticks(range(columns), column_labels, rotation=30, ha="right")
+    axis.set_yticks(range(rows), row_labels)
+    axis.set_xlabel("evaluated on")
+    axis.set_ylabel("trained on")
+    axis.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
+    save_figure(figure, path)
+
+
+def save_curves(curves, x_label, y_label, path):
+    """One line per ``{label: [(x, y), ...]}`` entry, y in [0, 1]."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for label, points in curves.items():
+        axis.plot(*zip(*sorted(points)), marker="o", label=label)
+    axis.set_xlabel(x_label)
+    axis.set_ylabel(y_label)
+    axis.set_ylim(0.0, 1.0)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    save_figure(figure, path)

@@ -18,7 +18,6 @@ from PIL import Image
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from keras_gap.artifacts import atomic_path
 from keras_gap.serving.export import INPUT_NAME
 from keras_gap.serving.export import SIGNATURE_OUTPUTS
 

@@ -1,17 +1,145 @@
-"""Training the victims this project needs (no pretrained weights here)."""
+"""Training the victims this project needs (no pretrained weights here).
+
+``train_classifier`` and ``train_segmenter`` build a network and hand it to
+one skeleton, ``train_victim``: compile with Adam, fit on the train split,
+score on the test split, save atomically. ``ensure_default_victim`` trains
+and caches the default Fashion-MNIST victim on first use.
+"""
 
 import os
 import sys
 import time
 
 import keras
+import numpy as np
 
 from keras_gap.artifacts import save_keras
 from keras_gap.data import load_image_data
+from keras_gap.evaluation.segmentation import confusion_matrix
+from keras_gap.evaluation.segmentation import mean_iou
+from keras_gap.evaluation.segmentation import pixel_accuracy
+from keras_gap.objectives.segmentation import IGNORE_LABEL
 from keras_gap.victims.classifiers import build_classifier
+from keras_gap.victims.segmenters import build_segmenter
 
 DEFAULT_VICTIM_ARCHITECTURE = "small_cnn"
 DEFAULT_VICTIM_EPOCHS = 2
+# fashion_scenes is grey; Cityscapes-style sets are RGB at the victim's size.
+DEFAULT_SEGMENTATION_SHAPES = {"fashion_scenes": (64, 128, 1)}
+
+
+def _check_output(output, epochs, batch_size):
+    if not os.fspath(output).endswith(".keras"):
+        raise ValueError(f"output must end in .keras, got {output!r}")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch size must be >= 1, got {epochs}, {batch_size}")
+
+
+def train_victim(model, loss, train, test, output, score, epochs=2, batch_size=128,
+                 learning_rate=1e-3, seed=0, limit=None, verbose=None, metrics=()):
+    """Fits ``model`` on ``train`` and saves it to ``output`` (atomically).
+
+    Args:
+        model: an untrained Keras model taking images in [0, 1].
+        loss: the Keras loss to minimise.
+        train, test: ``ImageData`` splits.
+        output: the ``.keras`` file to write.
+        score: ``score(model, test)`` → a dict of test scores.
+        limit: train on the first ``limit`` images only.
+        metrics: Keras metrics shown while training.
+
+    Returns ``{**scores, "seconds", "parameters"}``.
+    """
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+                  metrics=list(metrics))
+    start = time.perf_counter()
+    model.fit(train.dataset(batch_size, shuffle_seed=seed, limit=limit),
+              epochs=epochs, verbose=verbose, shuffle=False)
+    seconds = time.perf_counter() - start
+    scores = score(model, test)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    save_keras(model, output)
+    return {**scores, "seconds": seconds, "parameters": int(model.count_params())}
+
+
+def _score_classifier(model, test, batch_size=512):
+    correct = total = 0
+    for images, labels in test.dataset(batch_size):
+        predictions = np.argmax(np.asarray(model(images, training=False)), -1)
+        correct += int(np.sum(predictions == labels.numpy()))
+        total += len(predictions)
+    return {"test_accuracy": correct / max(total, 1)}
+
+
+def score_segmenter(model, data, batch_size=32, limit=None):
+    """``{"test_pixel_accuracy", "test_miou"}`` of ``model`` on ``data``
+    (pixels labelled 255 excluded)."""
+    num_classes = int(model.output_shape[-1])
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    for images, labels in data.dataset(batch_size, limit=limit):
+        predictions = np.argmax(np.asarray(model(images, training=False)), -1)
+        confusion += confusion_matrix(labels.numpy(), predictions, num_classes)
+    return {"test_pixel_accuracy": pixel_accuracy(confusion), "test_miou": mean_iou(confusion)}
+
+
+def train_classifier(architecture, dataset, output, epochs=2, batch_size=128,
+                     learning_rate=1e-3, seed=0, limit=None, verbose=None, log=print):
+    """Trains ``architecture`` on ``dataset``'s train split and saves it.
+
+    Returns ``{"test_accuracy", "seconds", "parameters"}``; the model takes
+    images in [0, 1], like every victim, and returns logits.
+    """
+    _check_output(output, epochs, batch_size)
+    keras.utils.set_random_seed(seed)
+    train = load_image_data(dataset, "train")
+    test = load_image_data(dataset, "test", image_shape=train.image_shape)
+    model = build_classifier(architecture, train.image_shape, len(train.class_names))
+    log(f"Training victim {architecture} ({model.count_params():,} parameters) "
+        f"on {dataset} for {epochs} epoch(s)")
+    result = train_victim(
+        model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), train, test,
+        output, _score_classifier, epochs, batch_size, learning_rate, seed, limit, verbose,
+        metrics=["accuracy"])
+    log(f"Victim test accuracy {result['test_accuracy']:.4f} after {result['seconds']:.0f} s; "
+        f"saved to {output}")
+    return result
+
+
+def train_segmenter(architecture, dataset, output, width=1.0, backbone_weights=None,
+                    epochs=2, batch_size=32, learning_rate=1e-3, seed=0, limit=None,
+                    image_shape=None, tfds_data_dir=None, eval_images=500,
+                    verbose=None, log=print):
+    """Trains the segmenter ``architecture`` on ``dataset``'s train split and saves it.
+
+    Returns ``{"test_pixel_accuracy", "test_miou", "seconds", "parameters"}``
+    (scored on the first ``eval_images`` test images). The saved model takes
+    images in [0, 1] and returns per-pixel logits.
+    """
+    _check_output(output, epochs, batch_size)
+    image_shape = tuple(image_shape or DEFAULT_SEGMENTATION_SHAPES.get(dataset) or ())
+    if not image_shape:
+        raise ValueError(f"{dataset} needs --image-height and --image-width")
+    keras.utils.set_random_seed(seed)
+    train = load_image_data(dataset, "train", image_shape, tfds_data_dir)
+    test = load_image_data(dataset, "test", image_shape, tfds_data_dir)
+    if train.make_dataset().element_spec[1].shape.rank != 2:
+        raise ValueError(f"{dataset} has no label maps; segmenters need a segmentation data set")
+    model = build_segmenter(architecture, image_shape, len(train.class_names), width=width,
+                            backbone_weights=backbone_weights)
+    log(f"Training segmenter {architecture} (width {width:g}, {model.count_params():,} "
+        f"parameters) on {dataset} for {epochs} epoch(s)")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                      ignore_class=IGNORE_LABEL)
+    result = train_victim(
+        model, loss, train, test, output,
+        lambda trained, data: score_segmenter(trained, data, limit=eval_images),
+        epochs, batch_size, learning_rate, seed, limit, verbose)
+    log(f"Segmenter test pixel accuracy {result['test_pixel_accuracy']:.4f}, mIoU "
+        f"{result['test_miou']:.4f} (first {eval_images} test images) after "
+        f"{result['seconds']:.0f} s; saved to {output}")
+    return result
 
 
 def cache_directory():
@@ -20,48 +148,6 @@ def cache_directory():
     return os.environ.get(
         "KERAS_GAP_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "keras_gap")
     )
-
-
-def train_classifier(architecture, dataset, output, epochs=2, batch_size=128,
-                     learning_rate=1e-3, seed=0, limit=None, verbose=None,
-                     log=print):
-    """Trains ``architecture`` on ``dataset``'s train split and saves it.
-
-    Returns ``{"test_accuracy", "seconds", "parameters"}``; the model is
-    written atomically to ``output`` (a ``.keras`` path) and takes images
-    in [0, 1], like every victim.
-    """
-    if not os.fspath(output).endswith(".keras"):
-        raise ValueError(f"output must end in .keras, got {output!r}")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch size must be >= 1, got {epochs}, {batch_size}")
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
-    keras.utils.set_random_seed(seed)
-    train = load_image_data(dataset, "train")
-    test = load_image_data(dataset, "test", image_shape=train.image_shape)
-    model = build_classifier(architecture, train.image_shape, len(train.class_names))
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    log(
-        f"Training victim {architecture} ({model.count_params():,} parameters) "
-        f"on {dataset} for {epochs} epoch(s)"
-    )
-    start = time.perf_counter()
-    model.fit(
-        train.dataset(batch_size, shuffle_seed=seed, limit=limit),
-        epochs=epochs, verbose=verbose, shuffle=False,
-    )
-    seconds = time.perf_counter() - start
-    _, accuracy = model.evaluate(test.dataset(512), verbose=0)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    save_keras(model, output)
-    log(f"Victim test accuracy {accuracy:.4f} after {seconds:.0f} s; saved to {output}")
-    return {"test_accuracy": float(accuracy), "seconds": seconds,
-            "parameters": int(model.count_params())}
 
 
 def default_victim_path(dataset="fashion_mnist"):
@@ -73,9 +159,7 @@ def default_victim_path(dataset="fashion_mnist"):
 def ensure_default_victim(dataset="fashion_mnist", log=print):
     """Returns the cached default victim's path, training it on first use."""
     if dataset != "fashion_mnist":
-        raise ValueError(
-            f"there is no default victim for {dataset!r}; pass --victim"
-        )
+        raise ValueError(f"there is no default victim for {dataset!r}; pass --victim")
     path = default_victim_path(dataset)
     if os.path.isfile(path):
         log(f"Using the cached default victim {path}")

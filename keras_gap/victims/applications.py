@@ -40,14 +40,16 @@ APPLICATIONS = {
 }
 
 
-def _check_weights(weights):
+def check_weights(weights, what="victim weights"):
+    """Returns ``weights`` ("imagenet", None or a local ``.weights.h5`` file,
+    made a plain path); raises ``ValueError`` naming ``what`` otherwise."""
     if weights in (None, "imagenet"):
         return weights
     weights = os.fspath(weights)
     if not os.path.isfile(weights):
         raise ValueError(
-            "victim weights must be 'imagenet', None or an existing "
-            f".weights.h5 file, got {weights!r}"
+            f"{what} must be 'imagenet', none or an existing .weights.h5 file, "
+            f"got {weights!r}"
         )
     return weights
 
@@ -75,7 +77,7 @@ def application_classifier(
             f"{sorted(APPLICATIONS)}"
         )
     spec = APPLICATIONS[name]
-    weights = _check_weights(weights)
+    weights = check_weights(weights)
     if input_shape is None:
         input_shape = (spec.default_size, spec.default_size, 3)
     height, width, channels = input_shape

@@ -1,30 +1,52 @@
 """Checks that victims fit each other and the perturber that attacks them."""
 
 
-def check_victims_agree(victims, image_shape=None):
-    """Raises ``ValueError`` unless all victims share input shape and classes."""
-    first = victims[0]
-    for victim in victims[1:]:
-        if victim.task != first.task:
-            raise ValueError(
-                f"ensemble victims disagree on task: {first.name} is a {first.task}, "
-                f"{victim.name} is a {victim.task}"
-            )
-        if victim.input_shape != first.input_shape:
-            raise ValueError(
-                f"ensemble victims disagree on input shape: {first.name} takes "
-                f"{first.input_shape}, {victim.name} takes {victim.input_shape}"
-            )
-        if victim.num_classes != first.num_classes:
-            raise ValueError(
-                f"ensemble victims disagree on class count: {first.name} has "
-                f"{first.num_classes}, {victim.name} has {victim.num_classes}"
-            )
-    if image_shape is not None and tuple(image_shape) != first.input_shape:
+def check_unique_names(victims):
+    """Raises unless the victims' names (metric names, table columns) differ."""
+    names = [v.name for v in victims]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
         raise ValueError(
-            f"victim {first.name} takes images of shape {first.input_shape}, "
+            f"victim names must be unique, but {repeated} appear more than once "
+            "(a victim file is named by its stem: rename one of the files)"
+        )
+
+
+def _check_input_shape(victim, image_shape):
+    if tuple(image_shape) != victim.input_shape:
+        raise ValueError(
+            f"victim {victim.name} takes images of shape {victim.input_shape}, "
             f"but the perturber makes {tuple(image_shape)}"
         )
-    names = [v.name for v in victims]
-    if len(set(names)) != len(names):
-        raise ValueError(f"victim names must be unique, got {names}")
+
+
+def check_victims_agree(victims, image_shape=None):
+    """Raises ``ValueError`` unless all victims of one attack share task,
+    input shape and classes (and take ``image_shape`` when given)."""
+    first = victims[0]
+    for victim in victims[1:]:
+        for what, attribute in (("task", "task"), ("input shape", "input_shape"),
+                                ("class count", "num_classes")):
+            if getattr(victim, attribute) != getattr(first, attribute):
+                raise ValueError(
+                    f"ensemble victims disagree on {what}: {first.name} has "
+                    f"{getattr(first, attribute)}, {victim.name} has "
+                    f"{getattr(victim, attribute)}"
+                )
+    if image_shape is not None:
+        _check_input_shape(first, image_shape)
+    check_unique_names(victims)
+
+
+def check_victims_fit(victims, image_shape):
+    """Raises ``ValueError`` unless every victim takes ``image_shape`` and does
+    the same task; their class counts may differ (an evaluation against
+    victims the perturber never saw)."""
+    for victim in victims:
+        _check_input_shape(victim, image_shape)
+        if victim.task != victims[0].task:
+            raise ValueError(
+                f"victims must all be classifiers or all segmenters: {victims[0].name} is a "
+                f"{victims[0].task}, {victim.name} a {victim.task}"
+            )
+    check_unique_names(victims)

@@ -5,14 +5,14 @@ Every model built here takes images in [0, 1] of shape ``(H, W, 1 or 3)``
 ``(batch, H, W, num_classes)``. H and W must be multiples of 32.
 """
 
-import os
+import zipfile
 
 import keras
 import numpy as np
 
 from keras_gap.layers import ImagenetPreprocessing
+from keras_gap.victims.applications import check_weights
 
-SEGMENTERS = ("fcn8s", "deeplabv3plus")
 _VGG16_WIDTHS = (64, 128, 256, 512, 512)
 _VGG16_CONVS = (2, 2, 3, 3, 3)
 _FC_WIDTH = 4096
@@ -91,19 +91,11 @@ def _vgg16_features(input_shape, width, backbone_weights):
     return model
 
 
-def _check_weights(backbone_weights, width, input_shape):
-    if backbone_weights in (None, "none"):
-        return None
-    if backbone_weights == "imagenet":
-        if width != 1.0:
-            raise ValueError("ImageNet backbone weights need the full-width FCN-8s (--width 1)")
-        return "imagenet"
-    backbone_weights = os.fspath(backbone_weights)
-    if not os.path.isfile(backbone_weights):
-        raise ValueError(
-            "backbone weights must be 'imagenet', 'none' or an existing .weights.h5 "
-            f"file, got {backbone_weights!r}"
-        )
+def _check_weights(backbone_weights, width):
+    backbone_weights = check_weights(
+        None if backbone_weights == "none" else backbone_weights, "backbone weights")
+    if backbone_weights == "imagenet" and width != 1.0:
+        raise ValueError("ImageNet backbone weights need the full-width FCN-8s (--width 1)")
     return backbone_weights
 
 
@@ -126,7 +118,7 @@ def fcn8s(input_shape, num_classes, width=1.0, backbone_weights=None, dropout=0.
     width = float(width)
     if not 0.0 < width <= 1.0:
         raise ValueError(f"width must be in (0, 1], got {width}")
-    backbone_weights = _check_weights(backbone_weights, width, input_shape)
+    backbone_weights = _check_weights(backbone_weights, width)
     inputs = keras.Input(input_shape, name="images")
     x = ImagenetPreprocessing("caffe", name="vgg_preprocessing")(_rgb(inputs))
     pool3, pool4, pool5 = _vgg16_features(input_shape, width, backbone_weights)(x)
@@ -192,7 +184,7 @@ def deeplabv3plus(input_shape, num_classes, width=1.0, backbone_weights=None):
             "keras-hub ResNet ImageNet weights need a download; give a local "
             ".weights.h5 of the encoder or 'none'"
         )
-    backbone_weights = _check_weights(backbone_weights, width, input_shape)
+    backbone_weights = _check_weights(backbone_weights, width)
     rgb_shape = input_shape[:2] + (3,)
     blocks = [3, 4, 6, 3] if width == 1.0 else [1, 1, 1, 1]
     encoder = keras_hub.models.ResNetBackbone(
@@ -219,23 +211,22 @@ def deeplabv3plus(input_shape, num_classes, width=1.0, backbone_weights=None):
     return keras.Model(inputs, outputs, name="deeplabv3plus")
 
 
+SEGMENTERS = {"fcn8s": fcn8s, "deeplabv3plus": deeplabv3plus}
+
+
 def build_segmenter(architecture, input_shape, num_classes, width=1.0,
                     backbone_weights=None):
-    """Builds an untrained segmenter ``architecture`` ("fcn8s" or "deeplabv3plus")."""
-    if architecture == "fcn8s":
-        return fcn8s(input_shape, num_classes, width=width, backbone_weights=backbone_weights)
-    if architecture == "deeplabv3plus":
-        return deeplabv3plus(
-            input_shape, num_classes, width=width, backbone_weights=backbone_weights
-        )
-    raise ValueError(f"unknown segmenter {architecture!r}; choose one of {list(SEGMENTERS)}")
+    """Builds an untrained segmenter ``architecture`` (a key of ``SEGMENTERS``)."""
+    if architecture not in SEGMENTERS:
+        raise ValueError(
+            f"unknown segmenter {architecture!r}; choose one of {sorted(SEGMENTERS)}")
+    return SEGMENTERS[architecture](input_shape, num_classes, width=width,
+                                    backbone_weights=backbone_weights)
 
 
 def import_model_packages(path):
     """Imports keras-hub when the ``.keras`` file at ``path`` uses its classes,
     so that loading registers them (keras-hub is imported lazily elsewhere)."""
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as archive:
             config = archive.read("config.json")

@@ -1,13 +1,7 @@
-"""The frozen-victim wrapper and the loader used by the programs."""
-
-import os
+"""The frozen-victim wrapper: any Keras classifier or segmenter, frozen."""
 
 import keras
 from keras import ops
-
-from keras_gap.victims.applications import APPLICATIONS
-from keras_gap.victims.applications import application_classifier
-from keras_gap.victims.segmenters import import_model_packages
 
 _LOG_FLOOR = 1e-12
 
@@ -82,51 +76,3 @@ class Victim:
             f"Victim(name={self.name!r}, input_shape={self.input_shape}, "
             f"num_classes={self.num_classes}, output={self.output!r}, task={self.task!r})"
         )
-
-
-UNSAFE_HINT = (
-    "; if you wrote this file yourself and trust it, pass --unsafe-deserialization "
-    "(it runs Python code stored in the file)"
-)
-
-
-def load_victim(spec, weights=None, input_shape=None, num_classes=1000, safe_mode=True):
-    """Loads the victim ``spec``: a ``.keras`` file or a Keras Applications name.
-
-    Args:
-        spec: path to a ``.keras`` classifier, or a key of ``APPLICATIONS``.
-        weights: for application names, "imagenet", None or a local
-            ``.weights.h5`` file.
-        input_shape: for application names, the image shape to build for.
-        num_classes: for application names, the head's class count.
-        safe_mode: Keras ``safe_mode`` for ``.keras`` files; ``False`` lets
-            ``Lambda`` layers run the Python code stored in the file.
-    """
-    spec = os.fspath(spec)
-    if spec in APPLICATIONS:
-        model = application_classifier(
-            spec, input_shape=input_shape, num_classes=num_classes, weights=weights
-        )
-        return Victim(model, name=spec)
-    if weights is not None:
-        raise ValueError(
-            f"--victim-weights only applies to Keras Applications names, not {spec!r}"
-        )
-    if os.path.isdir(spec):
-        raise ValueError(f"victim {spec!r} is a directory, expected a .keras file")
-    if not os.path.isfile(spec):
-        if spec.endswith(".keras"):
-            raise ValueError(f"victim file not found: {spec!r}")
-        raise ValueError(
-            f"unknown victim {spec!r}: give a .keras file or one of {sorted(APPLICATIONS)}"
-        )
-    import_model_packages(spec)  # registers keras-hub classes (DeepLabV3+)
-    try:
-        model = keras.saving.load_model(spec, safe_mode=safe_mode, compile=False)
-    except Exception as error:  # Keras raises many types for corrupt files.
-        hint = UNSAFE_HINT if safe_mode and "safe_mode" in str(error) else ""
-        raise ValueError(
-            f"victim {spec!r} is not a readable .keras model: {error}{hint}"
-        ) from None
-    name = os.path.splitext(os.path.basename(spec))[0]
-    return Victim(model, name=name)

@@ -1,0 +1,63 @@
+"""The README and docs stay true to the programs: every ``python -m`` program
+they show exists, and every flag they pass to it is one the program takes."""
+
+import functools
+import glob
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCUMENTS = [os.path.join(REPOSITORY, "README.md"),
+             *sorted(glob.glob(os.path.join(REPOSITORY, "docs", "*.md")))]
+PROGRAM = re.compile(r"python -m ((?:train|export)\.\w+)")
+
+
+def _commands():
+    """``(document, program, flags)`` of every ``python -m`` command in a code
+    block, with backslash-continued lines joined."""
+    found = []
+    for path in DOCUMENTS:
+        text = open(path).read()
+        for block in re.findall(r"```(?:bash)?\n(.*?)```", text, re.S):
+            for command in block.replace("\\\n", " ").splitlines():
+                match = PROGRAM.search(command)
+                if match:
+                    rest = command[match.end():].split("#", 1)[0]
+                    flags = re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", rest)
+                    found.append((os.path.relpath(path, REPOSITORY), match[1], flags))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _help(program):
+    result = subprocess.run([sys.executable, "-m", program, "--help"], cwd=REPOSITORY,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{program} --help failed: {result.stderr[-500:]}"
+    return result.stdout
+
+
+def test_the_docs_show_commands():
+    programs = {program for _, program, _ in _commands()}
+    assert {"train.universal", "train.image_dependent", "train.evaluate", "train.benchmark",
+            "export.savedmodel"} <= programs
+
+
+@pytest.mark.parametrize("program", sorted({program for _, program, _ in _commands()}))
+def test_every_flag_in_the_docs_is_taken_by_its_program(program):
+    text = _help(program)
+    for document, name, flags in _commands():
+        if name != program:
+            continue
+        unknown = [flag for flag in flags if not re.search(rf"{re.escape(flag)}\b", text)]
+        assert not unknown, f"{document}: python -m {program} does not take {unknown}"
+
+
+def test_relative_links_point_to_files_that_exist():
+    for path in DOCUMENTS:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", open(path).read()):
+            resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
+            assert os.path.exists(resolved), f"{os.path.relpath(path, REPOSITORY)} links {target}"
