@@ -99,6 +99,31 @@ def test_uap_returns_one_perturbation_that_beats_random_noise(victim, fashion):
     assert universal_rate > noise_rate
 
 
+def test_uap_stops_at_its_time_budget(victim, fashion):
+    train_images = fashion[0][:256]
+    unlimited = baselines.uap(victim, train_images, EPSILON, max_passes=1, batch_size=64)
+    # A budget spent before the first batch leaves δ at zero; a generous one
+    # changes nothing.
+    assert not np.any(baselines.uap(victim, train_images, EPSILON, max_passes=1,
+                                    time_budget=1e-9))
+    np.testing.assert_array_equal(
+        baselines.uap(victim, train_images, EPSILON, max_passes=1, batch_size=64,
+                      time_budget=3600.0), unlimited)
+
+
+def test_art_uap_stops_at_its_time_budget(victim, fashion):
+    pytest.importorskip("art")
+    from keras_gap.baselines.art_reference import art_universal_perturbation
+
+    images = fashion[0][:64]
+    spent = art_universal_perturbation(victim, images, EPSILON, max_passes=1000,
+                                       target_fooling_rate=1.0, time_budget=1e-9)
+    assert spent.shape == (1, 28, 28, 1) and not np.any(spent)
+    free = art_universal_perturbation(victim, images, EPSILON, max_passes=1,
+                                      time_budget=3600.0)
+    assert np.any(free)
+
+
 def test_our_pgd_agrees_with_arts(victim, fashion):
     pytest.importorskip("art")
     from keras_gap.baselines.art_reference import art_pgd
@@ -163,6 +188,8 @@ def test_pgd_and_universal_attack_a_segmenter():
     (lambda v, x: baselines.pgd(v, x + 1.0, 0.1), "images must lie in [0, 1]"),
     (lambda v, x: baselines.uap(v, x, 0.1, max_passes=0), "max passes must be"),
     (lambda v, x: baselines.random_noise(x, float("nan")), "got nan"),
+    (lambda v, x: baselines.uap(v, x, 0.1, time_budget=0), "time budget must be"),
+    (lambda v, x: baselines.uap(v, x, 0.1, time_budget="1"), "got '1'"),
 ])
 def test_bad_arguments_raise_clear_errors(victim, fashion, call, message):
     with pytest.raises(ValueError) as error:

@@ -16,13 +16,15 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from export.savedmodel import main as export_main
+from keras_gap.generators import GENERATORS
+from keras_gap.perturbers import build_perturber
 from keras_gap.serving import client as serving_client
 from keras_gap.serving import export as serving
 from keras_gap.artifacts import save_keras
-from keras_gap.perturbers import build_perturber
 from keras_gap.training.precision import mixed_precision_scope
 from serving_helpers import KINDS
 from serving_helpers import SETTINGS
@@ -97,6 +99,51 @@ def test_saved_model_cli_lists_signatures_dtypes_and_shapes(shown):
                     key: dtype for key, (dtype, _) in tensors["outputs"].items()}
     assert "Conv2D" in ops
     assert [op for op in sorted(ops) if not hasattr(tf.raw_ops, op)] == []  # stock ops only
+
+
+def _saved_model_ops(path):
+    """Op types in a SavedModel's graph and its function library."""
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as handle:
+        saved.ParseFromString(handle.read())
+    ops = set()
+    for meta_graph in saved.meta_graphs:
+        library = meta_graph.graph_def.library
+        functions = {function.signature.name for function in library.function}
+        nodes = list(meta_graph.graph_def.node)
+        for function in library.function:
+            nodes += function.node_def
+        ops |= {node.op for node in nodes if node.op not in functions}
+    return ops
+
+
+# One export per design other than the shared exports' ResNet, each perturber
+# kind once for the new design; its layers must map to ops TF Serving ships.
+DESIGN_EXPORTS = [
+    ("separable_resnet", "image_dependent", {"DepthwiseConv2dNative", "Conv2DBackpropInput"}),
+    ("separable_resnet", "universal", {"DepthwiseConv2dNative", "Conv2DBackpropInput"}),
+    ("unet", "image_dependent", {"Conv2DBackpropInput"}),
+]
+
+
+def test_every_design_is_exported():
+    assert {generator for generator, _, _ in DESIGN_EXPORTS} | {"resnet"} == set(GENERATORS)
+
+
+@pytest.mark.parametrize("generator,kind,expected_ops", DESIGN_EXPORTS)
+def test_every_design_exports_with_stock_ops(generator, kind, expected_ops, tmp_path):
+    image_shape, norm, epsilon = SETTINGS[kind]
+    sizes = {"unet": {"depth": 2}}.get(generator, {"num_residual_blocks": 1})
+    perturber = build_perturber(kind, generator, image_shape, norm, epsilon, seed=0,
+                                filters=4, **sizes)
+    path = serving.export_savedmodel(perturber, tmp_path, "gap")
+    ops = _saved_model_ops(path)
+    assert expected_ops <= ops and "Conv2D" in ops
+    assert [op for op in sorted(ops) if not hasattr(tf.raw_ops, op)] == []
+    loaded = tf.saved_model.load(path)
+    images = images_for(kind)
+    outputs = loaded.signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(outputs["adversarial_images"], perturber(images), atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", KINDS)

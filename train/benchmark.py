@@ -2,10 +2,15 @@
 
 Example: ``python -m train.benchmark --victim victims/fashion_small_cnn.keras
 --dataset fashion_mnist --epsilons 0.02,0.05,0.1,0.2 --output-dir runs/benchmark``.
-Every method attacks the same victim and the same test images. With
-adversarial-robustness-toolbox installed, ART's UniversalPerturbation and
-ProjectedGradientDescent are added. Writes benchmark.json, benchmark.md and
-benchmark.png into --output-dir.
+Every method attacks the same victim and the same seeded random sample of test
+images; the data-driven ones (GAP universal and image-dependent, UAP, ART's
+UAP) learn from the same seeded random sample of --train-images training
+images, within their step / pass counts or, with --time-budget SECONDS, within
+the same wall-clock budget. With adversarial-robustness-toolbox installed,
+ART's UniversalPerturbation and ProjectedGradientDescent are added. Writes
+benchmark.json (budgets, and per method and epsilon the fooling rate, build
+seconds, ms and FLOPs per image), benchmark.md (budgets in its header, then
+the table) and benchmark.png into --output-dir.
 """
 
 import argparse
@@ -13,11 +18,13 @@ import sys
 
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import parse_epsilon
+from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import run_program
 from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.evaluation.benchmark import BenchmarkConfig
 from keras_gap.evaluation.benchmark import run_benchmark
+from keras_gap.generators import GENERATORS
 from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.training.victim_training import ensure_default_victim
 
@@ -26,9 +33,7 @@ def _comma_list(text):
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def main(argv=None):
-
-    defaults = BenchmarkConfig(victim=None, output_dir=None)
+def _parser(defaults):
     parser = ArgumentParser(prog="python -m train.benchmark", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
@@ -47,19 +52,27 @@ def main(argv=None):
     add("--methods", help="comma-separated subset of gap_universal, gap_image_dependent, "
                           "uap, fgsm, pgd10, random, art_uap, art_pgd (default: all; the "
                           "art_ ones when ART is installed)")
+    add("--train-images", type=POSITIVE_INT, default=defaults.train_images,
+        help="training images every data-driven method (GAP, UAP, ART UAP) learns from: "
+             "the same seeded random sample for all (default: %(default)s)")
+    add("--time-budget", type=POSITIVE_FLOAT, metavar="SECONDS",
+        help="give every data-driven method the same wall-clock budget per epsilon "
+             "instead of --train-steps / --uap-passes")
     add("--train-steps", type=POSITIVE_INT, default=defaults.train_steps,
-        help="GAP training steps per generator (default: %(default)s)")
+        help="GAP training steps per generator (default: %(default)s, as train.image_dependent)")
     add("--batch-size", type=POSITIVE_INT, default=defaults.batch_size,
         help="GAP training batch size (default: %(default)s)")
+    add("--learning-rate", type=POSITIVE_FLOAT, default=defaults.learning_rate,
+        help="GAP Adam learning rate (default: %(default)s)")
+    add("--generator", choices=sorted(GENERATORS), default=defaults.generator,
+        help="GAP generator design (default: %(default)s)")
     add("--generator-filters", type=POSITIVE_INT,
-        help="GAP generator width (default: 32 for images up to 64 pixels, 64 above)")
+        help="GAP generator width (default: the design's for the image size)")
     add("--generator-blocks", type=POSITIVE_INT,
-        help="GAP generator residual blocks (default: 3 small / 6 large)")
-    add("--uap-images", type=POSITIVE_INT, default=defaults.uap_images,
-        help="training images UAP (ours and ART's) learns from, a seeded random sample "
-             "of the train split (default: %(default)s)")
+        help="GAP generator residual blocks, or U-Net depth (default: the design's)")
     add("--uap-passes", type=POSITIVE_INT, default=defaults.uap_passes,
-        help="passes of UAP over those images at most (default: %(default)s)")
+        help="passes of UAP (ours and ART's) over the training images at most "
+             "(default: %(default)s)")
     add("--eval-images", type=POSITIVE_INT, default=defaults.eval_images,
         help="held-out images every method attacks: a seeded random sample of the "
              "split, the same for every method (default: %(default)s)")
@@ -68,23 +81,21 @@ def main(argv=None):
              "one, else test)")
     add("--eval-batch-size", type=POSITIVE_INT, default=defaults.eval_batch_size,
         help="batch size when attacking the test images (default: %(default)s)")
-    add("--seed", type=int, default=defaults.seed, help="seed (default: %(default)s)")
+    add("--seed", type=int, default=defaults.seed,
+        help="seed of the image samples, weights and orders (default: %(default)s)")
     add("--output-dir", default="runs/benchmark",
         help="where the reports go (default: %(default)s)")
-    arguments = parser.parse_args(argv)
-    epsilons = tuple(parse_epsilon(text) for text in _comma_list(arguments.epsilons))
-    methods = None if arguments.methods is None else tuple(_comma_list(arguments.methods))
-    config = BenchmarkConfig(
-        victim=arguments.victim or ensure_default_victim(arguments.dataset),
-        victim_weights=arguments.victim_weights, output_dir=arguments.output_dir, dataset=arguments.dataset, epsilons=epsilons,
-        norm=arguments.norm, methods=methods, train_steps=arguments.train_steps,
-        batch_size=arguments.batch_size, generator_filters=arguments.generator_filters,
-        generator_blocks=arguments.generator_blocks, uap_images=arguments.uap_images,
-        uap_passes=arguments.uap_passes, eval_images=arguments.eval_images,
-        split=arguments.split,
-        eval_batch_size=arguments.eval_batch_size, seed=arguments.seed,
-    )
-    run_benchmark(config)
+    return parser
+
+
+def main(argv=None):
+    arguments = _parser(BenchmarkConfig(victim=None, output_dir=None)).parse_args(argv)
+    settings = vars(arguments)
+    settings["epsilons"] = tuple(parse_epsilon(text) for text in _comma_list(arguments.epsilons))
+    if arguments.methods is not None:
+        settings["methods"] = tuple(_comma_list(arguments.methods))
+    settings["victim"] = arguments.victim or ensure_default_victim(arguments.dataset)
+    run_benchmark(BenchmarkConfig(**settings))
     return 0
 
 

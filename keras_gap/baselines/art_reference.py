@@ -5,11 +5,13 @@ only when one of these functions runs.
 """
 
 import random
+import time
 
 import keras
 import numpy as np
 
 from keras_gap.baselines.gradient_attacks import check_budget
+from keras_gap.baselines.universal import check_time_budget
 
 ART_NORMS = {"linf": np.inf, "l2": 2}
 
@@ -64,15 +66,37 @@ def art_pgd(victim, images, epsilon, norm="linf", steps=10, step_size=None, batc
     return attack.generate(np.asarray(images, np.float32))
 
 
+class _DeadlineAttack:
+    """ART's inner attack, cut off at a deadline: after it, images pass
+    unchanged (so δ stays as it is) and no new pass over the images starts."""
+
+    def __init__(self, attack, universal, deadline):
+        self.attack = attack
+        self.universal = universal
+        self.deadline = deadline
+
+    def generate(self, x, y=None, **kwargs):
+        if time.perf_counter() >= self.deadline:
+            self.universal.max_iter = 0  # ART's loop checks it before each pass
+            return x
+        return self.attack.generate(x, y=y, **kwargs)
+
+
 def art_universal_perturbation(victim, images, epsilon, norm="linf", attacker="fgsm",
-                               max_passes=5, target_fooling_rate=0.8, seed=0):
+                               max_passes=5, target_fooling_rate=0.8, seed=0,
+                               time_budget=None):
     """ART's ``UniversalPerturbation`` on ``images``; returns ``δ`` ``(1, H, W, C)``.
 
     The inner ``attacker`` defaults to FGSM at the full budget: ART's
     DeepFool inner attack runs one image at a time and takes about a second
-    per image on a CPU.
+    per image on a CPU. With ``time_budget`` (seconds), the inner attack
+    stops changing δ once it is spent and no further pass starts; ART still
+    finishes the pass it is in (one prediction per remaining image) and
+    measures its fooling rate, so the build can overrun the budget by that.
     """
+    start = time.perf_counter()
     epsilon = check_budget(norm, epsilon)
+    check_time_budget(time_budget)
     _require_art()
     from art.attacks.evasion import UniversalPerturbation
 
@@ -82,6 +106,13 @@ def art_universal_perturbation(victim, images, epsilon, norm="linf", attacker="f
         delta=1.0 - target_fooling_rate, max_iter=max_passes, eps=epsilon,
         norm=ART_NORMS[norm], verbose=False,
     )
+    if time_budget is not None:
+        inner = attack._get_attack
+
+        def deadline_attack(name, params=None):
+            return _DeadlineAttack(inner(name, params), attack, start + time_budget)
+
+        attack._get_attack = deadline_attack
     random.seed(seed)  # ART draws its image order from the random module
     attack.generate(np.asarray(images, np.float32))
     return np.asarray(attack.noise, np.float32)

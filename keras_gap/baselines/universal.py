@@ -14,6 +14,8 @@
 Both return ``δ`` of shape ``(1, H, W, C)``; apply it with ``apply_universal``.
 """
 
+import time
+
 import numpy as np
 import tensorflow as tf
 
@@ -38,6 +40,14 @@ def apply_universal(images, delta):
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def check_time_budget(seconds):
+    """Raises ``ValueError`` unless ``seconds`` is None or a finite number > 0."""
+    if seconds is not None and not (
+            isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+            and np.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"time budget must be a number of seconds > 0, got {seconds!r}")
 
 
 def _batches(count, batch_size, generator):
@@ -88,7 +98,7 @@ def _fooling_rate(logits_of, images, clean, delta, batch_size):
 
 def uap(victim, images, epsilon, norm="linf", max_passes=5, target_fooling_rate=0.8,
         batch_size=32, deepfool_iterations=10, overshoot=0.02, candidate_classes=10,
-        seed=0):
+        seed=0, time_budget=None):
     """Universal adversarial perturbation (Moosavi-Dezfooli et al. 2017).
 
     Args:
@@ -103,11 +113,15 @@ def uap(victim, images, epsilon, norm="linf", max_passes=5, target_fooling_rate=
         overshoot: DeepFool's overshoot.
         candidate_classes: the top classes DeepFool considers.
         seed: seed of the image order.
+        time_budget: seconds after which no further batch starts (None:
+            no limit); with it, ``max_passes`` may be as large as wanted.
 
     Returns:
         ``δ`` as a float32 array of shape ``(1, H, W, C)``.
     """
+    start = time.perf_counter()
     epsilon = check_budget(norm, epsilon)
+    check_time_budget(time_budget)
     for name, value in (("max passes", max_passes), ("batch size", batch_size),
                         ("deepfool iterations", deepfool_iterations),
                         ("candidate classes", candidate_classes)):
@@ -126,6 +140,8 @@ def uap(victim, images, epsilon, norm="linf", max_passes=5, target_fooling_rate=
     generator = np.random.default_rng(seed)
     for _ in range(max_passes):
         for indices in _batches(len(images), batch_size, generator):
+            if time_budget is not None and time.perf_counter() - start >= time_budget:
+                return delta.numpy()
             perturbed = apply_universal(images[indices], delta)
             logits = logits_of(perturbed)
             unfooled = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), clean[indices])

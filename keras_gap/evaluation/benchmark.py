@@ -1,49 +1,57 @@
-"""GAP against the baselines on one victim and one set of test images.
+"""GAP against the baselines on one victim, with matched budgets.
 
 ``run_benchmark(BenchmarkConfig(...))`` is what ``python -m train.benchmark``
-calls. For every ε it builds each method (trains the GAP generators, runs
-UAP on training images), applies it to the same held-out images (a seeded
-random sample of ``eval_images`` from the whole ``split``; UAP's training
-images are such a sample of the train split), and
-measures the fooling rate (share of images whose prediction changes), the
-build time and the time to attack one image. It writes ``benchmark.json``
-(a list of rows), ``benchmark.md`` (a table) and ``benchmark.png`` (fooling
-rate against ε) into the output directory, each atomically.
+calls. It draws one seeded random sample of training images and one of test
+images. For every ε it builds each method (``benchmark_methods``): the
+data-driven ones (GAP universal and image-dependent, UAP, ART's UAP) all
+learn from the same training sample, each within its own step / pass count
+or, with ``time_budget``, within the same number of wall-clock seconds. Every
+method then attacks the same held-out sample (a seeded random sample
+of ``eval_images`` from the whole ``split``), and the benchmark records the
+fooling rate (share of images whose prediction changes), the build time, the
+time to attack one image on this machine and the FLOPs per image counted
+from the models (victim forward+backward passes for gradient attacks, the
+generator for GAP), so the cost ratio at another image size or on other
+hardware can be read from the models alone. It writes ``benchmark.json``
+(budgets, then one row per method and ε), ``benchmark.md`` (a header stating
+the budgets, then the table) and ``benchmark.png`` (fooling rate against ε)
+into the output directory, each atomically.
 """
 
 import dataclasses
-import functools
 import os
-import time
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from keras_gap import baselines
 from keras_gap.artifacts import write_json
 from keras_gap.baselines import art_reference
 from keras_gap.baselines.gradient_attacks import check_budget
+from keras_gap.baselines.universal import check_time_budget
 from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
 from keras_gap.data.splits import check_split
-from keras_gap.perturbers import build_perturber
+from keras_gap.evaluation.benchmark_methods import ART_METHODS
+from keras_gap.evaluation.benchmark_methods import DATA_DRIVEN
+from keras_gap.evaluation.benchmark_methods import METHODS
+from keras_gap.evaluation.benchmark_methods import Bench
+from keras_gap.evaluation.throughput import device_description
+from keras_gap.generators import generator_arguments
 from keras_gap.reports.figures import save_curves
 from keras_gap.reports.tables import format_table
 from keras_gap.reports.tables import write_text
 from keras_gap.tasks import task_for
-from keras_gap.training.attack_config import generator_settings
-from keras_gap.training.gap_trainer import GAPTrainer
+from keras_gap.training.attack_config import AttackConfig
 from keras_gap.victims import application_head_classes
 from keras_gap.victims import describe_weights
 from keras_gap.victims import load_victims
 
-PGD_STEPS = 10
+# GAP trains as an image-dependent run of train.image_dependent does by default.
+_ATTACK_DEFAULTS = AttackConfig(kind="image_dependent")
 
 
 @dataclasses.dataclass
 class BenchmarkConfig:
-    """What one benchmark runs; budgets keep a laptop run to minutes."""
+    """What one benchmark runs; the defaults keep a laptop run to minutes."""
 
     victim: str
     output_dir: str
@@ -53,11 +61,14 @@ class BenchmarkConfig:
     epsilons: tuple = (0.02, 0.05, 0.1, 0.2)
     norm: str = "linf"
     methods: tuple = None  # None: every method, ART's too when installed
-    train_steps: int = 200
-    batch_size: int = 64
+    train_images: int = 10_000
+    time_budget: float = None
+    train_steps: int = _ATTACK_DEFAULTS.epochs * _ATTACK_DEFAULTS.steps_per_epoch
+    batch_size: int = _ATTACK_DEFAULTS.batch_size
+    learning_rate: float = _ATTACK_DEFAULTS.learning_rate
+    generator: str = _ATTACK_DEFAULTS.generator
     generator_filters: int = None
     generator_blocks: int = None
-    uap_images: int = 1000
     uap_passes: int = 2
     eval_images: int = 1000
     eval_batch_size: int = 250
@@ -90,19 +101,25 @@ def _check_config(config):
     if not config.epsilons:
         raise ValueError("give at least one epsilon")
     epsilons = tuple(check_budget(config.norm, e) for e in config.epsilons)
-    for name in ("train_steps", "batch_size", "uap_images", "uap_passes", "eval_images",
+    for name in ("train_images", "train_steps", "batch_size", "uap_passes", "eval_images",
                  "eval_batch_size"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name.replace('_', ' ')} must be an int >= 1, got {value!r}")
+    check_time_budget(config.time_budget)
+    if not (np.isfinite(config.learning_rate) and config.learning_rate > 0):
+        raise ValueError(f"learning rate must be > 0, got {config.learning_rate!r}")
     check_split(config.split)
+    generator_arguments(config.generator, (28, 28, 1))  # rejects unknown generators
     return epsilons, _resolve_methods(config.methods)
 
 
-def _sample_images(data, count):
-    """A seeded random sample of ``count`` images across ``data``, as arrays."""
+def sample_images(data, count, seed):
+    """A seeded uniform random sample of ``count`` examples of ``data`` (all
+    of them when it holds fewer), drawn across the whole split before any
+    image is decoded (``ImageData.sample``): ``(images, labels)``."""
     images, labels = [], []
-    for batch_images, batch_labels in data.dataset(1000, limit=count):
+    for batch_images, batch_labels in data.dataset(1000, limit=count, sample_seed=seed):
         images.append(batch_images.numpy())
         labels.append(batch_labels.numpy())
     if not images:
@@ -110,126 +127,46 @@ def _sample_images(data, count):
     return np.concatenate(images), np.concatenate(labels)
 
 
-class _Bench:
-    """The victim, the images and the compiled pieces shared by all methods."""
-
-    def __init__(self, config, victim, task, train, test_images):
-        self.config = config
-        self.victim = victim
-        self.task = task
-        self.train = train
-        self.test_images = test_images
-        self.predict = tf.function(
-            lambda images: tf.argmax(victim.logits(images), -1, output_type=tf.int32),
-            reduce_retracing=True,
-        )
-        self.clean = self._predictions(test_images)
-        self.uap_images = None
-
-    def _batches(self, images):
-        size = self.config.eval_batch_size
-        return [images[start:start + size] for start in range(0, len(images), size)]
-
-    def _predictions(self, images):
-        return np.concatenate([self.predict(batch).numpy() for batch in self._batches(images)])
-
-    def measure(self, attack):
-        """Applies ``attack(batch, index)`` to the test images (after one
-        untimed call per batch shape). Returns ``(fooling_rate, ms_per_image)``."""
-        batches = self._batches(self.test_images)
-        for index in sorted({0, len(batches) - 1}):
-            attack(batches[index], index)
-        start = time.perf_counter()
-        adversarial = [np.asarray(attack(batch, index)) for index, batch in enumerate(batches)]
-        seconds = time.perf_counter() - start
-        adversarial = np.concatenate(adversarial)
-        fooled = self._predictions(adversarial) != self.clean
-        return float(np.mean(fooled)), 1000.0 * seconds / len(self.test_images)
-
-    def training_images(self):
-        if self.uap_images is None:
-            self.uap_images, _ = _sample_images(self.train, self.config.uap_images)
-        return self.uap_images
-
-
-def _gap(bench, epsilon, kind):
-    config = bench.config
+def budget_lines(config, bench, methods):
+    """The header of the report: what every method was given."""
+    test_line = (f"Test images: {len(bench.test_images):,} drawn at random (seed "
+                 f"{config.seed}) from the {config.dataset} {bench.test_split} split, the same "
+                 "for every method.")
+    data_driven = [m for m in methods if m in DATA_DRIVEN]
+    if not data_driven:
+        return [test_line]
     image_shape = bench.victim.input_shape
-    keras.utils.set_random_seed(config.seed)
-    perturber = build_perturber(
-        kind, "resnet", image_shape, config.norm, epsilon, seed=config.seed,
-        **generator_settings("resnet", image_shape, config.generator_filters,
-                             config.generator_blocks))
-    trainer = GAPTrainer(perturber, [bench.victim], bench.task.objective("untargeted"))
-    trainer.compile()
-    start = time.perf_counter()
-    trainer.fit(bench.train.dataset(config.batch_size, shuffle_seed=config.seed, repeat=True),
-                epochs=1, steps_per_epoch=config.train_steps, shuffle=False, verbose=0)
-    build_seconds = time.perf_counter() - start
-    apply = tf.function(functools.partial(perturber, training=False), reduce_retracing=True)
-    return build_seconds, lambda images, index: apply(images)
+    sizes = generator_arguments(config.generator, image_shape, config.generator_filters,
+                                config.generator_blocks)
+    if config.time_budget:
+        compute = (f"Compute: the same wall-clock budget of {config.time_budget:g} s per "
+                   "method and ε (GAP trains until it is spent; UAP and ART's UAP pass over "
+                   "the images until it is spent or they fool 80 % of them).")
+    else:
+        compute = (f"Compute: GAP {config.train_steps:,} steps of batch {config.batch_size} "
+                   f"per generator; UAP and ART's UAP at most {config.uap_passes} passes "
+                   "over the images (stopping early once they fool 80 % of them).")
+    generator = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in sizes.items())
+    return [
+        test_line,
+        f"Training images: the same {len(bench.train_images):,} drawn at random (seed "
+        f"{config.seed}) from the {config.dataset} train split for every data-driven method "
+        f"({', '.join(data_driven)}).",
+        compute,
+        f"GAP: {config.generator} generator ({generator}), Adam learning rate "
+        f"{config.learning_rate:g}, β₁ 0.5.",
+    ]
 
 
-def _universal(build, bench, epsilon):
-    start = time.perf_counter()
-    delta = tf.constant(build(bench.victim, bench.training_images(), epsilon))
-    build_seconds = time.perf_counter() - start
-    apply = tf.function(lambda images: baselines.apply_universal(images, delta),
-                        reduce_retracing=True)
-    return build_seconds, lambda images, index: apply(images)
+def _row(method, epsilon, built, fooling_rate, ms_per_image, train_images):
+    return {"method": method, "epsilon": epsilon, "fooling_rate": fooling_rate,
+            "target_success_rate": None, "build_seconds": built.build_seconds,
+            "ms_per_image": ms_per_image, "flops_per_image": built.flops_per_image,
+            "train_images": train_images if method in DATA_DRIVEN else None,
+            "budget_used": built.budget_used}
 
 
-def _uap(bench, epsilon):
-    config = bench.config
-    return _universal(functools.partial(
-        baselines.uap, norm=config.norm, max_passes=config.uap_passes, seed=config.seed),
-        bench, epsilon)
-
-
-def _art_uap(bench, epsilon):
-    config = bench.config
-    return _universal(functools.partial(
-        art_reference.art_universal_perturbation, norm=config.norm,
-        max_passes=config.uap_passes, seed=config.seed), bench, epsilon)
-
-
-def _fgsm(bench, epsilon):
-    return 0.0, lambda images, index: baselines.fgsm(
-        bench.victim, images, epsilon, bench.config.norm)
-
-
-def _pgd10(bench, epsilon):
-    return 0.0, lambda images, index: baselines.pgd(
-        bench.victim, images, epsilon, bench.config.norm, steps=PGD_STEPS)
-
-
-def _art_pgd(bench, epsilon):
-    return 0.0, lambda images, index: art_reference.art_pgd(
-        bench.victim, images, epsilon, bench.config.norm, steps=PGD_STEPS,
-        batch_size=bench.config.eval_batch_size)
-
-
-def _random(bench, epsilon):
-    """A fresh ±ε sign pattern per image: the floor to beat."""
-    return 0.0, lambda images, index: baselines.random_noise(
-        images, epsilon, bench.config.norm, seed=bench.config.seed + index)
-
-
-# Each builder returns ``(build_seconds, attack(batch, batch_index))``.
-METHODS = {
-    "gap_universal": functools.partial(_gap, kind="universal"),
-    "gap_image_dependent": functools.partial(_gap, kind="image_dependent"),
-    "uap": _uap,
-    "fgsm": _fgsm,
-    "pgd10": _pgd10,
-    "random": _random,
-}
-ART_METHODS = {"art_uap": _art_uap, "art_pgd": _art_pgd}
-
-
-def run_benchmark(config, log=print):
-    """Runs every method at every ε, writes the reports, returns the rows."""
-    epsilons, methods = _check_config(config)
+def _prepare(config):
     victim, = load_victims([config.victim], weights=config.victim_weights,
                            num_classes=application_head_classes(config.dataset))
     if victim.task != "classifier":
@@ -242,54 +179,67 @@ def run_benchmark(config, log=print):
     task = task_for(victim)
     for data in (train, test):
         task.check_data(victim, data)
-    test_images, test_labels = _sample_images(test, config.eval_images)
-    bench = _Bench(config, victim, task, train, test_images)
-    clean_accuracy = float(np.mean(bench.clean == test_labels))
-    weights = describe_weights(victim.weights)
-    log(f"Benchmark on {victim.name} ({weights} weights, {len(test_images)} {config.dataset} "
-        f"{test.split} images, clean accuracy {clean_accuracy:.4f}), {config.norm} epsilons "
-        f"{', '.join(f'{e:g}' for e in epsilons)}: {', '.join(methods)}")
+    test_images, test_labels = sample_images(test, config.eval_images, config.seed)
+    train_images, _ = sample_images(train, config.train_images, config.seed)
+    return Bench(config, victim, task, train_images, test_images, test_labels, test.split)
+
+
+def run_benchmark(config, log=print):
+    """Runs every method at every ε, writes the reports, returns the rows."""
+    epsilons, methods = _check_config(config)
+    bench = _prepare(config)
+    header = [f"Victim {bench.victim.name} ({describe_weights(bench.victim.weights)} weights, "
+              f"clean accuracy {bench.clean_accuracy:.4f} on the test images, "
+              f"{_mega(bench.victim_flops)} MFLOP per forward pass), "
+              f"{config.norm} budget, untargeted; times on {device_description()}.",
+              *budget_lines(config, bench, methods)]
+    for line in header:
+        log(line)
     rows = []
     total = len(epsilons) * len(methods)
     for epsilon in epsilons:
         for method in methods:
-            build_seconds, attack = {**METHODS, **ART_METHODS}[method](bench, epsilon)
-            fooling_rate, ms_per_image = bench.measure(attack)
-            rows.append({"method": method, "victim": victim.name,
-                         "victim_weights": victim.weights,
-                         "epsilon": epsilon, "fooling_rate": fooling_rate,
-                         "target_success_rate": None, "build_seconds": build_seconds,
-                         "ms_per_image": ms_per_image})
+            built = {**METHODS, **ART_METHODS}[method](bench, epsilon)
+            fooling_rate, ms_per_image = bench.measure(built.attack)
+            rows.append({"victim": bench.victim.name, "victim_weights": bench.victim.weights,
+                         **_row(method, epsilon, built, fooling_rate, ms_per_image,
+                                len(bench.train_images))})
             log(f"[{len(rows)}/{total}] {method:<20} epsilon {epsilon:<6g} fooling "
-                f"{fooling_rate:.3f}  build {build_seconds:6.1f} s  {ms_per_image:.3f} ms/image")
+                f"{fooling_rate:.3f}  build {built.build_seconds:6.1f} s  "
+                f"{ms_per_image:.3f} ms/image  {_mega(built.flops_per_image)} MFLOP/image")
     os.makedirs(config.output_dir, exist_ok=True)
-    description = (
-        f"Victim {victim.name} ({weights} weights), {len(test_images)} {config.dataset} "
-        f"{test.split} images (clean accuracy {clean_accuracy:.4f}), {config.norm} budget, "
-        f"untargeted. GAP: "
-        f"{config.train_steps} training steps of batch {config.batch_size}; UAP: "
-        f"{config.uap_images} training images, at most {config.uap_passes} passes."
-    )
-    _write_reports(rows, description, config.norm, config.output_dir)
+    _write_reports(rows, header, config, bench)
     log(f"Reports in {config.output_dir}")
     return rows
 
 
+def _mega(flops):
+    return "—" if flops is None else f"{flops / 1e6:.4g}"
+
+
 def markdown_table(rows):
     """The rows as a Markdown table."""
-    header = ["method", "ε", "fooling rate", "target success rate", "build (s)", "ms / image"]
+    header = ["method", "ε", "fooling rate", "build (s)", "budget used", "ms / image",
+              "MFLOP / image"]
     cells = [[row["method"], f"{row['epsilon']:g}", f"{row['fooling_rate']:.3f}",
-              row["target_success_rate"], f"{row['build_seconds']:.1f}",
-              f"{row['ms_per_image']:.3f}"] for row in rows]
-    return format_table(header, cells, align="llrrrr")
+              f"{row['build_seconds']:.1f}", row["budget_used"], f"{row['ms_per_image']:.3f}",
+              _mega(row["flops_per_image"])] for row in rows]
+    return format_table(header, cells, align="llrrlrr")
 
 
-def _write_reports(rows, description, norm, output_dir):
-    write_json(os.path.join(output_dir, "benchmark.json"), rows)
-    write_text(os.path.join(output_dir, "benchmark.md"),
-               f"# Benchmark\n\n{description}\n\n{markdown_table(rows)}")
+def _write_reports(rows, header, config, bench):
+    budgets = {"train_images": len(bench.train_images), "time_budget": config.time_budget,
+               "train_steps": None if config.time_budget else config.train_steps,
+               "uap_passes": None if config.time_budget else config.uap_passes,
+               "test_images": len(bench.test_images), "seed": config.seed,
+               "victim_forward_flops": bench.victim_flops, "header": header}
+    write_json(os.path.join(config.output_dir, "benchmark.json"),
+               {"budgets": budgets, "rows": rows})
+    text = "# Benchmark\n\n" + "\n".join(f"- {line}" for line in header)
+    write_text(os.path.join(config.output_dir, "benchmark.md"),
+               f"{text}\n\n{markdown_table(rows)}")
     curves = {}
     for row in rows:
         curves.setdefault(row["method"], []).append((row["epsilon"], row["fooling_rate"]))
-    save_curves(curves, f"{norm} ε (pixel units of [0, 1])", "fooling rate",
-                os.path.join(output_dir, "benchmark.png"))
+    save_curves(curves, f"{config.norm} ε (pixel units of [0, 1])", "fooling rate",
+                os.path.join(config.output_dir, "benchmark.png"))

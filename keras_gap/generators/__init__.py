@@ -1,22 +1,99 @@
 """Generator networks: images (or a fixed pattern) in [0, 1] → tanh output.
 
-Add a new generator as a builder function in its own module here and list
-it in ``GENERATORS`` so the command-line programs can pick it by name.
+Three designs, each a builder function in its own module, listed in
+``GENERATORS`` so the programs can pick one by name:
+
+- ``separable_resnet`` (the default): stride-2 stem, depthwise-separable
+  residual blocks, a decoder whose only full-resolution layer writes the
+  output channels. It fools Fashion-MNIST victims as well as the paper's
+  design at a small fraction of its cost (docs/generators.md).
+- ``resnet``: the paper's ResNet generator (Johnson et al.).
+- ``unet``: the pix2pix U-Net the original code uses for segmentation.
+
+``generator_arguments`` turns the two size knobs of the programs
+(``--generator-filters``, ``--generator-blocks``) into a builder's keyword
+arguments, with defaults that depend on the image size. To add a design,
+write its builder and add a ``GeneratorSpec`` to ``GENERATORS``.
 """
 
+import dataclasses
+
 from keras_gap.generators.resnet_generator import resnet_generator
+from keras_gap.generators.separable_resnet_generator import separable_resnet_generator
 from keras_gap.generators.unet_generator import unet_generator
 
-GENERATORS = {"resnet": resnet_generator, "unet": unet_generator}
+DEFAULT_GENERATOR = "separable_resnet"
+# Images whose longer side is at most this many pixels get the "small" sizes.
+SMALL_IMAGE_SIDE = 64
+
+
+def _unet_depth(image_shape):
+    """The original depth 8, or fewer stages so the bottleneck is >= 1 pixel."""
+    return min(8, max(1, min(image_shape[:2]).bit_length() - 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorSpec:
+    """A generator design and its default sizes.
+
+    ``blocks_argument`` is the builder keyword that ``--generator-blocks``
+    sets; ``small`` and ``large`` are ``(filters, blocks)`` defaults for
+    small images (side <= ``SMALL_IMAGE_SIDE``) and large ones, a blocks
+    value of None meaning ``default_blocks(image_shape)``.
+    """
+
+    builder: object
+    blocks_argument: str
+    small: tuple
+    large: tuple
+    default_blocks: object = None
+
+
+GENERATORS = {
+    "separable_resnet": GeneratorSpec(
+        separable_resnet_generator, "num_residual_blocks", small=(16, 2), large=(32, 4)),
+    "resnet": GeneratorSpec(
+        resnet_generator, "num_residual_blocks", small=(32, 3), large=(64, 6)),
+    "unet": GeneratorSpec(
+        unet_generator, "depth", small=(32, None), large=(64, None),
+        default_blocks=_unet_depth),
+}
+
+
+def _spec(kind):
+    if kind not in GENERATORS:
+        raise ValueError(f"generator must be one of {sorted(GENERATORS)}, got {kind!r}")
+    return GENERATORS[kind]
+
+
+def generator_arguments(kind, image_shape, filters=None, blocks=None):
+    """Builder keyword arguments for ``kind`` at ``image_shape``.
+
+    ``filters`` and ``blocks`` (residual blocks, or the U-Net's depth)
+    override the defaults for the image size when given.
+    """
+    spec = _spec(kind)
+    small = max(image_shape[:2]) <= SMALL_IMAGE_SIDE
+    default_filters, default_blocks = spec.small if small else spec.large
+    if blocks is None:
+        blocks = default_blocks if default_blocks is not None else spec.default_blocks(
+            image_shape)
+    return {"filters": filters or default_filters, spec.blocks_argument: blocks}
 
 
 def build_generator(kind, input_shape, **kwargs):
-    """Builds the generator ``kind`` ("resnet" or "unet") for ``input_shape``."""
-    if kind not in GENERATORS:
-        raise ValueError(
-            f"generator must be one of {sorted(GENERATORS)}, got {kind!r}"
-        )
-    return GENERATORS[kind](input_shape, **kwargs)
+    """Builds the generator ``kind`` (a key of ``GENERATORS``) for
+    ``input_shape``; ``kwargs`` go to its builder."""
+    return _spec(kind).builder(input_shape, **kwargs)
 
 
-__all__ = ["GENERATORS", "build_generator", "resnet_generator", "unet_generator"]
+__all__ = [
+    "DEFAULT_GENERATOR",
+    "GENERATORS",
+    "GeneratorSpec",
+    "build_generator",
+    "generator_arguments",
+    "resnet_generator",
+    "separable_resnet_generator",
+    "unet_generator",
+]

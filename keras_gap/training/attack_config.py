@@ -77,19 +77,6 @@ class AttackConfig:
         return self.epochs * self.steps_per_epoch * self.batch_size
 
 
-def generator_settings(generator, image_shape, filters=None, blocks=None):
-    """Generator size: given, or the paper's (64 filters, 6 blocks) for large
-    images and a lean one (32 filters, 3 blocks) for images ≤ 64 pixels.
-    ``blocks`` is the U-Net's depth for ``generator`` "unet"."""
-    small = max(image_shape[:2]) <= 64
-    filters = filters or (32 if small else 64)
-    if generator == "resnet":
-        blocks = blocks if blocks is not None else (3 if small else 6)
-        return {"filters": filters, "num_residual_blocks": blocks}
-    depth = blocks or min(8, int(math.log2(min(image_shape[:2]))))
-    return {"filters": filters, "depth": depth}
-
-
 # Keys newer versions added to config.json, with the value older runs had:
 # a run directory written before them still resumes.
 LEGACY_VALUES = {"feature_layers": None, "projection": "scale", "victim_weights": None,

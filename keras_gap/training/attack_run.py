@@ -23,12 +23,12 @@ from keras_gap.artifacts import save_keras
 from keras_gap.artifacts import save_numpy
 from keras_gap.artifacts import write_json
 from keras_gap.data import load_image_data
+from keras_gap.generators import generator_arguments
 from keras_gap.perturbers import build_perturber
 from keras_gap.reports.figures import save_perturbation_png
 from keras_gap.tasks import task_for
 from keras_gap.training.attack_config import JIT_COMPILE
 from keras_gap.training.attack_config import LEGACY_VALUES
-from keras_gap.training.attack_config import generator_settings
 from keras_gap.training.attack_config import resolve_config
 from keras_gap.training.callbacks import StopOnNonFiniteLoss
 from keras_gap.training.distribution import is_chief
@@ -87,7 +87,7 @@ def build_attack(config):
             task.check_data(victims[0], data)
         perturber = build_perturber(
             config.kind, config.generator, image_shape, config.norm, config.epsilon,
-            seed=config.seed, projection=config.projection, **generator_settings(
+            seed=config.seed, projection=config.projection, **generator_arguments(
                 config.generator, image_shape, config.generator_filters,
                 config.generator_blocks),
         )
