@@ -19,6 +19,16 @@ from serving_helpers import KINDS  # noqa: E402
 from serving_helpers import Export  # noqa: E402
 from serving_helpers import tiny_perturber  # noqa: E402
 
+# ART's logging set-up (run when it is first imported) binds a handler to
+# the sys.stderr of that moment. Imported inside a test using capsys, that is
+# capsys's buffer, closed after the test: the next log record (a tf.function
+# retrace warning) then fails with "I/O operation on closed file" and takes
+# the session's output with it. Import it here, outside any test.
+try:
+    import art  # noqa: E402,F401
+except ImportError:  # the benchmark's optional extra
+    pass
+
 
 @pytest.fixture(scope="session")
 def fashion_train():

@@ -173,9 +173,9 @@ def test_transfer_and_benchmark_use_and_report_the_weights(
                            f"folder:{image_folder}", "--methods", "random",
                            "--epsilons", "0.05", "--eval-images", "4",
                            "--output-dir", str(bench_dir)]) == 0
-    rows = json.loads((bench_dir / "benchmark.json").read_text())
+    rows = json.loads((bench_dir / "benchmark.json").read_text())["rows"]
     assert {row["victim_weights"] for row in rows} == {path}
-    assert "densenet121 (densenet121.weights.h5 weights)" in (
+    assert "densenet121 (densenet121.weights.h5 weights," in (
         bench_dir / "benchmark.md").read_text()
 
 
