@@ -6,6 +6,7 @@ import math
 import sys
 
 from keras_gap.layers.budget_projection import check_epsilon
+from keras_gap.training.resources import check_seed
 
 
 def parse_epsilon(text):
@@ -66,7 +67,16 @@ def positive_float(text):
     return value
 
 
+def seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {text!r}") from None
+    return check_seed(value, "the seed")
+
+
 EPSILON = _argparse_type(parse_epsilon)
+SEED = _argparse_type(seed)
 POSITIVE_INT = _argparse_type(positive_int)
 POSITIVE_FLOAT = _argparse_type(positive_float)
 

@@ -9,13 +9,16 @@ benchmark.png into --output-dir.
 """
 
 import argparse
+import dataclasses
 import sys
 
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import parse_epsilon
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import SEED
 from keras_gap.cli import run_program
 from keras_gap.evaluation.benchmark import BenchmarkConfig
+from keras_gap.evaluation.benchmark import check_benchmark_config
 from keras_gap.evaluation.benchmark import run_benchmark
 from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.training.victim_training import ensure_default_victim
@@ -59,14 +62,14 @@ def main(argv=None):
         help="test images every method attacks (default: %(default)s)")
     add("--eval-batch-size", type=POSITIVE_INT, default=defaults.eval_batch_size,
         help="batch size when attacking the test images (default: %(default)s)")
-    add("--seed", type=int, default=defaults.seed, help="seed (default: %(default)s)")
+    add("--seed", type=SEED, default=defaults.seed, help="seed (default: %(default)s)")
     add("--output-dir", default="runs/benchmark",
         help="where the reports go (default: %(default)s)")
     arguments = parser.parse_args(argv)
     epsilons = tuple(parse_epsilon(text) for text in _comma_list(arguments.epsilons))
     methods = None if arguments.methods is None else tuple(_comma_list(arguments.methods))
     config = BenchmarkConfig(
-        victim=arguments.victim or ensure_default_victim(arguments.dataset),
+        victim=arguments.victim,
         output_dir=arguments.output_dir, dataset=arguments.dataset, epsilons=epsilons,
         norm=arguments.norm, methods=methods, train_steps=arguments.train_steps,
         batch_size=arguments.batch_size, generator_filters=arguments.generator_filters,
@@ -74,6 +77,9 @@ def main(argv=None):
         uap_passes=arguments.uap_passes, eval_images=arguments.eval_images,
         eval_batch_size=arguments.eval_batch_size, seed=arguments.seed,
     )
+    check_benchmark_config(config)  # before a default victim is trained
+    if config.victim is None:
+        config = dataclasses.replace(config, victim=ensure_default_victim(arguments.dataset))
     run_benchmark(config)
     return 0
 

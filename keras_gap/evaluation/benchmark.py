@@ -6,7 +6,8 @@ UAP on training images), applies it to the same held-out test images, and
 measures the fooling rate (share of images whose prediction changes), the
 build time and the time to attack one image. It writes ``benchmark.json``
 (a list of rows), ``benchmark.md`` (a table) and ``benchmark.png`` (fooling
-rate against ε) into the output directory, each atomically.
+rate against ε) into the output directory, all three or none; every value,
+the output directory and the batch sizes are checked before the first method.
 """
 
 import dataclasses
@@ -19,6 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gap import baselines
+from keras_gap.artifacts import check_output_files
+from keras_gap.artifacts import files_together
 from keras_gap.artifacts import write_json
 from keras_gap.baselines import art_reference
 from keras_gap.baselines.gradient_attacks import check_budget
@@ -30,9 +33,15 @@ from keras_gap.reports.tables import write_text
 from keras_gap.tasks import task_for
 from keras_gap.training.attack_config import generator_settings
 from keras_gap.training.gap_trainer import GAPTrainer
+from keras_gap.training.resources import check_attack_memory
+from keras_gap.training.resources import check_batch_memory
+from keras_gap.training.resources import check_generator_size
+from keras_gap.training.resources import check_seed
+from keras_gap.training.resources import layer_values
 from keras_gap.victims import load_victim
 
 PGD_STEPS = 10
+REPORT_FILES = ("benchmark.json", "benchmark.md", "benchmark.png")
 
 
 @dataclasses.dataclass
@@ -65,6 +74,8 @@ def _resolve_methods(methods):
     if methods is None:
         return available_methods()
     known = [*METHODS, *ART_METHODS]
+    if not methods:
+        raise ValueError(f"give at least one method; choose from {known}")
     unknown = [m for m in methods if m not in known]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(known)}")
@@ -78,7 +89,9 @@ def _resolve_methods(methods):
     return tuple(methods)
 
 
-def _check_config(config):
+def check_benchmark_config(config):
+    """Checks every value of ``config`` but its victim, and its output
+    directory; returns the budgets and the methods to run."""
     if not config.epsilons:
         raise ValueError("give at least one epsilon")
     epsilons = tuple(check_budget(config.norm, e) for e in config.epsilons)
@@ -87,7 +100,23 @@ def _check_config(config):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name.replace('_', ' ')} must be an int >= 1, got {value!r}")
+    check_seed(config.seed)
+    check_generator_size("resnet", config.generator_filters, config.generator_blocks)
+    check_output_files(config.output_dir, REPORT_FILES)
     return epsilons, _resolve_methods(config.methods)
+
+
+def _check_memory(config, victim, methods):
+    """Refuses batch sizes this machine cannot hold, before the first method."""
+    check_batch_memory(config.eval_batch_size, layer_values(victim.model),
+                       flag="--eval-batch-size", what="one attack batch")
+    kind = next((m[len("gap_"):] for m in ("gap_image_dependent", "gap_universal")
+                 if m in methods), None)
+    if kind is not None:
+        shape = victim.input_shape
+        perturber = build_perturber(kind, "resnet", shape, config.norm, 1.0, **generator_settings(
+            "resnet", shape, config.generator_filters, config.generator_blocks))
+        check_attack_memory(config.batch_size, perturber, [victim])
 
 
 def _first_images(data, count):
@@ -219,13 +248,14 @@ ART_METHODS = {"art_uap": _art_uap, "art_pgd": _art_pgd}
 
 def run_benchmark(config, log=print):
     """Runs every method at every ε, writes the reports, returns the rows."""
-    epsilons, methods = _check_config(config)
+    epsilons, methods = check_benchmark_config(config)
     victim = load_victim(config.victim)
     if victim.task != "classifier":
         raise ValueError(
             f"train.benchmark compares attacks on classifiers; {victim.name} is a "
             f"{victim.task} (attack it with train.universal or train.image_dependent)"
         )
+    _check_memory(config, victim, methods)
     train = load_image_data(config.dataset, "train", victim.input_shape)
     test = load_image_data(config.dataset, "test", victim.input_shape)
     task = task_for(victim)
@@ -269,11 +299,13 @@ def markdown_table(rows):
 
 
 def _write_reports(rows, description, norm, output_dir):
-    write_json(os.path.join(output_dir, "benchmark.json"), rows)
-    write_text(os.path.join(output_dir, "benchmark.md"),
-               f"# Benchmark\n\n{description}\n\n{markdown_table(rows)}")
+    """Writes the ``REPORT_FILES``, all of them or none."""
+    paths = [os.path.join(output_dir, name) for name in REPORT_FILES]
     curves = {}
     for row in rows:
         curves.setdefault(row["method"], []).append((row["epsilon"], row["fooling_rate"]))
-    save_curves(curves, f"{norm} ε (pixel units of [0, 1])", "fooling rate",
-                os.path.join(output_dir, "benchmark.png"))
+    with files_together(paths) as staged:
+        write_json(staged[paths[0]], rows)
+        write_text(staged[paths[1]], f"# Benchmark\n\n{description}\n\n{markdown_table(rows)}")
+        save_curves(curves, f"{norm} ε (pixel units of [0, 1])", "fooling rate",
+                    staged[paths[2]])

@@ -14,6 +14,9 @@ from keras_gap.data.target_maps import resolve_target_map_spec
 from keras_gap.layers import projection_for_norm
 from keras_gap.objectives import build_objective
 from keras_gap.perturbers import PERTURBERS
+from keras_gap.training.resources import check_generator_size
+from keras_gap.training.resources import check_seed
+from keras_gap.training.run_directory import check_output_path
 from keras_gap.training.victim_training import ensure_default_victim
 
 
@@ -90,6 +93,8 @@ def _check_training_lengths(config):
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)!r}")
     if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         raise ValueError(f"learning rate must be > 0, got {config.learning_rate!r}")
+    check_seed(config.seed)
+    check_generator_size(config.generator, config.generator_filters, config.generator_blocks)
 
 
 def resolve_config(config, log=print):
@@ -106,6 +111,8 @@ def resolve_config(config, log=print):
     _check_objective(resolved)
     resolved.target_map = resolve_target_map_spec(resolved.target_map)
     _check_training_lengths(resolved)
+    resolved.output_dir = resolved.output_dir or config.default_output_dir()
+    check_output_path(resolved.output_dir)  # before a default victim is trained
     if not resolved.victims:
         resolved.victims = [ensure_default_victim(resolved.dataset, log=log)]
     resolved.victims = [
@@ -118,5 +125,4 @@ def resolve_config(config, log=print):
             f"got {len(resolved.loss_weights)} --loss-weight values for "
             f"{len(resolved.victims)} --victim values; give one per victim"
         )
-    resolved.output_dir = resolved.output_dir or config.default_output_dir()
     return resolved
