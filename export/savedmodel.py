@@ -12,6 +12,8 @@ checked against the perturber before it is moved into place.
 
 ``--format keras npy png`` writes ``serving/gap.keras`` and, for universal
 perturbers, the perturbation as ``serving/gap.npy`` / ``serving/gap.png``.
+Several formats are written all or none: every format and destination is
+checked first, and nothing is left behind when one of them fails.
 """
 
 import argparse
@@ -22,7 +24,7 @@ from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import run_program
 from keras_gap.perturbers import load_perturber
 from keras_gap.serving.export import ARTIFACT_FORMATS
-from keras_gap.serving.export import export_artifact
+from keras_gap.serving.export import export_artifacts
 
 
 def export_parser():
@@ -57,10 +59,10 @@ def main(argv=None):
         raise ValueError("--version applies to --format savedmodel only")
     perturber = load_perturber(
         arguments.perturber, safe_mode=not arguments.unsafe_deserialization)
-    for artifact_format in dict.fromkeys(arguments.formats):
-        path = export_artifact(
-            perturber, artifact_format, arguments.output, arguments.name, arguments.version
-        )
+    formats = list(dict.fromkeys(arguments.formats))
+    paths = export_artifacts(
+        perturber, formats, arguments.output, arguments.name, arguments.version)
+    for artifact_format, path in zip(formats, paths):
         print(f"wrote {artifact_format}: {path}")
     return 0
 

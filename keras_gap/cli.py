@@ -6,6 +6,7 @@ import math
 import sys
 
 from keras_gap.layers.budget_projection import check_epsilon
+from keras_gap.training.resources import check_seed
 
 
 def parse_epsilon(text):
@@ -83,7 +84,16 @@ JIT_COMPILE_HELP = (
     "CPU-only machines (where it was slower); on / off force it (default: %(default)s)"
 )
 
+
+def seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {text!r}") from None
+    return check_seed(value, "the seed")
+
 EPSILON = _argparse_type(parse_epsilon)
+SEED = _argparse_type(seed)
 POSITIVE_INT = _argparse_type(positive_int)
 POSITIVE_FLOAT = _argparse_type(positive_float)
 

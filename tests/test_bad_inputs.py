@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from keras_gap.cli import run_program
+from bad_input_files import more_bad_files
 from conftest import tiny_classifier
 
 TINY = ["--generator-filters", "4", "--generator-blocks", "1", "--steps-per-epoch", "2",
@@ -48,6 +49,7 @@ def bad_files(tmp_path_factory, tiny_victim_model):
     files["nan"] = str(root / "nan_victim.keras")
     nan_model.save(files["nan"])
     files["readonly"] = "/proc/keras_gap_output"
+    files.update(more_bad_files(root))
     return files
 
 
@@ -106,6 +108,26 @@ ATTACK_CASES = [
     (["--output-dir", "{text}"], "notes.txt"),
     (["--output-dir", "{text}/run"], "notes.txt"),
     (["--output-dir", "{readonly}"], "keras_gap_output"),
+    # flag ranges, the flag named
+    (["--seed", "-1"], "--seed"),
+    (["--seed", "4294967296"], "--seed"),
+    (["--epsilon", "1e-320"], "1e-320"),
+    (["--generator-filters", "100000"], "--generator-filters"),
+    (["--generator-blocks", "1000"], "--generator-blocks"),
+    (["--generator", "unet", "--generator-blocks", "30"], "--generator-blocks"),
+    (["--batch-size", "1000000000"], "--batch-size"),
+    # victims of a shape no attack can use
+    (["--victim", "{two_outputs}"], "2 outputs"),
+    (["--victim", "{unbuilt}"], "unbuilt Sequential"),
+    (["--victim", "{tiny_input}"], "4x4 images"),
+    (["--victim", "{one_class}"], "1 output class"),
+    (["--victim", "{sigmoid}"], "sigmoid"),
+    # archives that inflate past what they may, refused before they are opened
+    (["--victim", "{bomb}"], "bomb.keras"),
+    (["--victim", "{big_config}"], "config.json inflates"),
+    (["--victim", "{many_entries}"], "1001 archive entries"),
+    # the run's own files, damaged
+    (["--output-dir", "{list_config}"], "JSON array"),
 ]
 
 CASES = [("universal", args, fragment) for args, fragment in ATTACK_CASES] + [
@@ -144,6 +166,36 @@ CASES = [("universal", args, fragment) for args, fragment in ATTACK_CASES] + [
     ("savedmodel", ["--perturber", "{lambda}"], "--unsafe-deserialization"),
     ("savedmodel", ["--perturber", "{victim}", "--version", "0"], "'0'"),
     ("savedmodel", ["--perturber", "{victim}", "--format", "onnx"], "'onnx'"),
+    ("classifier", ["--output", "{victim}"], "already exists"),
+    ("classifier", ["--output", "m.keras", "--seed", "-1"], "--seed"),
+    ("classifier", ["--output", "m.keras", "--dataset", "folder:{mixed_sizes}"],
+     "--image-size"),
+    ("classifier", ["--output", "m.keras", "--dataset", "folder:{one_class_folder}"], "1 class"),
+    ("classifier", ["--output", "m.keras", "--batch-size", "1000000000"], "--batch-size"),
+    ("segmenter", ["--output", "{victim}"], "already exists"),
+    ("evaluate", ["--perturber", "{universal}", "--victim", "{victim}", "--output",
+                  "{text}/e.json"], "notes.txt"),
+    ("evaluate", ["--perturber", "{universal}", "--victim", "{victim}", "--batch-size",
+                  "1000000000"], "--batch-size"),
+    ("evaluate", ["--perturber", "{bomb}", "--victim", "{victim}"], "bomb.keras"),
+    ("evaluate", ["--perturber", "{universal}", "--victim", "{sigmoid}"], "sigmoid"),
+    ("evaluate", ["--transfer", "{list_config}", "--victim", "{victim}"], "JSON array"),
+    ("evaluate", ["--transfer", "{number_victims}", "--victim", "{victim}"], "victims"),
+    ("evaluate", ["--transfer", "{number_victims}", "--victim", "{victim}", "--output-dir",
+                  "{text}"], "notes.txt"),
+    ("benchmark", ["--victim", "{victim}", "--methods", ""], "at least one method"),
+    ("benchmark", ["--victim", "{victim}", "--methods", ","], "at least one method"),
+    ("benchmark", ["--victim", "{victim}", "--output-dir", "{text}"], "notes.txt"),
+    ("benchmark", ["--victim", "{victim}", "--seed", "-3"], "--seed"),
+    ("benchmark", ["--victim", "{victim}", "--eval-batch-size", "1000000000"],
+     "--eval-batch-size"),
+    ("benchmark", ["--victim", "{victim}", "--generator-filters", "100000"],
+     "--generator-filters"),
+    ("benchmark", ["--victim", "{sigmoid}"], "sigmoid"),
+    ("savedmodel", ["--perturber", "{universal}", "--name", "a\nb"], "model name"),
+    ("savedmodel", ["--perturber", "{image_dependent}", "--format", "savedmodel", "keras",
+                    "png"], "'png'"),
+    ("savedmodel", ["--perturber", "{bomb}"], "bomb.keras"),
 ]
 
 
@@ -166,11 +218,12 @@ def test_bad_input_exits_2_with_one_clean_line(program, arguments, fragment, bad
     names = {**bad_files, "missing": str(tmp_path / "missing.keras")}
     argv = [a.format(**names) for a in arguments]
     if program in ("universal", "image_dependent", "targeted_protocol"):
+        if program != "targeted_protocol":
+            argv = [*TINY, *argv]  # the case's own values win over TINY's
         if "--victim" not in arguments or arguments[-1] in ("{five}", "{big}"):
             argv = ["--victim", bad_files["victim"], *argv]  # an ensemble for five/big
         if "--output-dir" not in arguments:
             argv += ["--output-dir", str(tmp_path / "run")]
-        argv += TINY
     if program == "savedmodel":
         argv += ["--output", str(tmp_path / "serving")]
     before = _files_under(tmp_path, os.path.dirname(bad_files["victim"]))

@@ -237,7 +237,24 @@ def test_a_mismatch_aborts_the_export(exports, tmp_path, monkeypatch):
     monkeypatch.setattr(serving, "FLOAT_TOLERANCE", -1.0)
     with pytest.raises(ValueError, match="differs from the in-memory perturber"):
         serving.export_savedmodel(exports["image_dependent"].perturber, tmp_path, "gap")
-    assert os.listdir(tmp_path / "gap") == []  # no version, no leftover staging directory
+    assert os.listdir(tmp_path) == []  # no version, no leftover staging or model directory
+
+
+def test_several_formats_are_written_all_or_none(perturber_file, tmp_path, monkeypatch):
+    formats = ["--format", "savedmodel", "keras", "npy", "png"]
+    (tmp_path / "gap.npy").write_bytes(b"kept")
+    with pytest.raises(ValueError, match="gap.npy' already exists"):  # checked first
+        export_main(["--perturber", perturber_file, "--output", str(tmp_path), *formats])
+    assert os.listdir(tmp_path) == ["gap.npy"] and (tmp_path / "gap.npy").read_bytes() == b"kept"
+
+    def no_space(perturber, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setitem(serving.WRITERS, "png", no_space)  # the last one fails
+    output = tmp_path / "new"
+    with pytest.raises(OSError, match="No space left"):
+        export_main(["--perturber", perturber_file, "--output", str(output), *formats])
+    assert not output.exists()  # neither the SavedModel, the .keras nor the .npy
 
 
 def test_cli_writes_layout_and_picks_the_next_version(perturber_file, tmp_path, capsys):

@@ -3,6 +3,7 @@
 The subprocess tests print the figures they measure (run with ``-s``).
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -201,8 +202,15 @@ class _PoisonAtEpoch(keras.callbacks.Callback):
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_backup(tiny_victim_path, tmp_path):
     output = tmp_path / "run"
     config = _tiny_config(tiny_victim_path, output, epochs=3)
-    with pytest.raises(ValueError, match=r"loss became nan at epoch 2, step 1.*last good backup"):
+    with pytest.raises(ValueError, match=r"loss became nan at epoch 2, step 1.*last good "
+                       r"backup.*lower --learning-rate and a new --output-dir"):
         run_attack(config, log=lambda *_: None, verbose=0, callbacks=[_PoisonAtEpoch(1)])
+    # The advice leads somewhere: this directory keeps its settings, a new one works.
+    lower = dataclasses.replace(config, learning_rate=config.learning_rate / 10)
+    with pytest.raises(ValueError, match="learning_rate.*choose another --output-dir"):
+        run_attack(lower, log=lambda *_: None, verbose=0)
+    run_attack(dataclasses.replace(lower, output_dir=str(tmp_path / "lower")),
+               log=lambda *_: None, verbose=0)
     config_before = (output / "config.json").read_bytes()
     names = set(os.listdir(output))
     assert not names & {"perturber.keras", "perturbation.npy", "metrics.json", "samples.png"}

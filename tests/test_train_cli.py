@@ -6,12 +6,15 @@ import sys
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
+from keras_gap.data.native_size import native_image_shape
 from keras_gap.objectives import Untargeted
 from keras_gap.perturbers import load_perturber
 from keras_gap.training.attack_config import AttackConfig
 from keras_gap.training.attack_run import run_attack
 from keras_gap.cli import parse_epsilon
+from train import classifier
 from train import universal
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -148,3 +151,35 @@ def test_bad_arguments_exit_2_with_one_line(arguments, fragment, tmp_path):
     assert len(lines) == 1 and fragment in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert not os.path.exists(tmp_path / "out")  # nothing half-written
+
+
+def _image_folder(root, size, classes=3, per_class=6):
+    """``root/<class>/*.png``: each class its own colour, ``size`` = (w, h)."""
+    for label in range(classes):
+        os.makedirs(root / f"class_{label}")
+        colour = tuple(int(c) for c in np.eye(3)[label] * 255)
+        for index in range(per_class):
+            Image.new("RGB", size, colour).save(root / f"class_{label}" / f"{index}.png")
+    return root
+
+
+def test_classifier_trains_on_a_folder_at_its_own_image_size(tmp_path):
+    folder = _image_folder(tmp_path / "images", size=(12, 10))
+    output = tmp_path / "victim.keras"
+    arguments = ["--dataset", f"folder:{folder}", "--epochs", "1", "--batch-size", "4",
+                 "--output", str(output)]
+    assert classifier.main(arguments) == 0
+    model = keras.saving.load_model(output)
+    assert model.input_shape == (None, 10, 12, 3) and model.output_shape == (None, 3)
+    before = output.read_bytes()
+    with pytest.raises(ValueError, match="already exists; pass --overwrite"):
+        classifier.main(arguments)
+    assert output.read_bytes() == before
+    assert classifier.main([*arguments, "--overwrite", "--image-size", "16"]) == 0
+    assert keras.saving.load_model(output).input_shape == (None, 16, 16, 3)
+
+
+def test_tfds_sets_give_their_image_size_or_ask_for_one():
+    assert native_image_shape("tfds:mnist") == (28, 28, 1)
+    with pytest.raises(ValueError, match="vary in size .*give --image-size"):
+        native_image_shape("tfds:imagenet2012")

@@ -70,3 +70,37 @@ def test_victim_must_be_a_classifier_or_a_same_size_segmenter():
         Victim(coarse_output)
     dense_output = keras.Model(inputs, keras.layers.Conv2D(4, 1)(inputs))
     assert Victim(dense_output).task == "segmenter"
+
+
+def _victim_shapes():
+    inputs = keras.Input((28, 28, 1))
+    flat = keras.layers.Flatten()(inputs)
+    small, free = keras.Input((4, 4, 1)), keras.Input((None, None, 1))
+    other = keras.Input((28, 28, 1))
+    return {
+        "2 outputs": keras.Model(inputs, [keras.layers.Dense(10)(flat),
+                                          keras.layers.Dense(10)(flat)]),
+        "2 inputs": keras.Model([inputs, other], keras.layers.Dense(10)(
+            keras.layers.Flatten()(keras.layers.Add()([inputs, other])))),
+        "unbuilt Sequential": keras.Sequential([keras.layers.Dense(10)]),
+        "no fixed input shape": keras.Model(free, keras.layers.Dense(10)(
+            keras.layers.GlobalAveragePooling2D()(free))),
+        "4x4 images": keras.Model(small, keras.layers.Dense(10)(keras.layers.Flatten()(small))),
+        "1 output class": keras.Model(inputs, keras.layers.Dense(1)(flat)),
+        "ends in a sigmoid": keras.Model(
+            inputs, keras.layers.Activation("sigmoid")(keras.layers.Dense(10)(flat))),
+    }
+
+
+@pytest.mark.parametrize("problem", sorted(_victim_shapes()))
+def test_models_no_attack_can_use_are_refused_as_victims(problem):
+    with pytest.raises(ValueError, match=f"victim 'v' .*{problem}|{problem}.*victim 'v'"):
+        Victim(_victim_shapes()[problem], name="v")
+
+
+def test_a_softmax_head_and_a_two_class_head_are_victims():
+    inputs = keras.Input((5, 5, 1))
+    flat = keras.layers.Flatten()(inputs)
+    assert Victim(keras.Model(inputs, keras.layers.Dense(2)(flat))).num_classes == 2
+    softmax = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(flat))
+    assert Victim(softmax).output == "probabilities"

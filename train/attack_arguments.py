@@ -8,8 +8,9 @@ from keras_gap.cli import JIT_COMPILE_HELP
 from keras_gap.cli import MIXED_PRECISION_HELP
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.data import EXPLICIT_SPLITS
+from keras_gap.cli import SEED
 from keras_gap.cli import VICTIM_WEIGHTS_HELP
+from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.generators import GENERATORS
 from keras_gap.layers.budget_projection import PROJECTION_METHODS
 from keras_gap.layers.budget_projection import PROJECTIONS
@@ -121,7 +122,7 @@ def _add_training_flags(add, defaults):
         help="global batch size (default: %(default)s)")
     add("--learning-rate", type=POSITIVE_FLOAT, default=defaults.learning_rate,
         help="Adam learning rate, beta_1 = 0.5 (default: %(default)s)")
-    add("--seed", type=int, default=defaults.seed,
+    add("--seed", type=SEED, default=defaults.seed,
         help="seed of weights, pattern Z, shuffling and the noise floor (default: %(default)s)")
     add("--strategy", choices=STRATEGIES, default=defaults.strategy,
         help="tf.distribute strategy; auto = MirroredStrategy with more than one GPU; "

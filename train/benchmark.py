@@ -14,15 +14,18 @@ the table) and benchmark.png into --output-dir.
 """
 
 import argparse
+import dataclasses
 import sys
 
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import parse_epsilon
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import SEED
 from keras_gap.cli import run_program
 from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.evaluation.benchmark import BenchmarkConfig
+from keras_gap.evaluation.benchmark import check_benchmark_config
 from keras_gap.evaluation.benchmark import run_benchmark
 from keras_gap.generators import GENERATORS
 from keras_gap.layers.budget_projection import PROJECTIONS
@@ -81,7 +84,7 @@ def _parser(defaults):
              "one, else test)")
     add("--eval-batch-size", type=POSITIVE_INT, default=defaults.eval_batch_size,
         help="batch size when attacking the test images (default: %(default)s)")
-    add("--seed", type=int, default=defaults.seed,
+    add("--seed", type=SEED, default=defaults.seed,
         help="seed of the image samples, weights and orders (default: %(default)s)")
     add("--output-dir", default="runs/benchmark",
         help="where the reports go (default: %(default)s)")
@@ -94,8 +97,11 @@ def main(argv=None):
     settings["epsilons"] = tuple(parse_epsilon(text) for text in _comma_list(arguments.epsilons))
     if arguments.methods is not None:
         settings["methods"] = tuple(_comma_list(arguments.methods))
-    settings["victim"] = arguments.victim or ensure_default_victim(arguments.dataset)
-    run_benchmark(BenchmarkConfig(**settings))
+    config = BenchmarkConfig(**settings)
+    check_benchmark_config(config)  # before a default victim is trained
+    if config.victim is None:
+        config = dataclasses.replace(config, victim=ensure_default_victim(arguments.dataset))
+    run_benchmark(config)
     return 0
 
 

@@ -3,16 +3,17 @@
 Example: ``python -m train.classifier --dataset fashion_mnist --architecture
 small_cnn --epochs 2 --output victims/fashion_small_cnn.keras``. The saved
 model takes images in [0, 1] (any resizing, channel tiling and preprocessing
-is inside it) and returns logits.
+is inside it) and returns logits. ``--dataset folder:PATH`` or ``tfds:NAME``
+builds it for the data's own image size, or for ``--image-size``. An
+existing ``--output`` is replaced only with ``--overwrite``.
 """
 
-import os
 import sys
 
-from keras_gap.artifacts import check_writable_directory
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import SEED
 from keras_gap.cli import run_program
 from keras_gap.training.victim_training import train_classifier
 from keras_gap.victims import ARCHITECTURES
@@ -31,20 +32,22 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=POSITIVE_FLOAT, default=1e-3)
     parser.add_argument("--train-images", type=POSITIVE_INT,
                         help="train on a seeded random sample of N training images only")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=SEED, default=0)
+    parser.add_argument("--image-size", type=POSITIVE_INT,
+                        help="side of the square images the classifier is built for "
+                             "(default: the data's own size; folder: and tfds: data whose "
+                             "images differ in size need it)")
+    parser.add_argument("--tfds-data-dir", help="TFDS data directory for tfds:NAME")
     parser.add_argument("--output", required=True, help="the .keras file to write")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --output if it exists (default: refuse)")
     arguments = parser.parse_args(argv)
-    output = arguments.output
-    if os.path.isdir(output):
-        raise ValueError(f"--output {output!r} is a directory; give the .keras file to write")
-    if not output.endswith(".keras"):
-        raise ValueError(f"--output must end in .keras, got {output!r}")
-    check_writable_directory(os.path.dirname(os.path.abspath(output)), "--output folder")
     train_classifier(
         arguments.architecture, arguments.dataset, arguments.output,
         epochs=arguments.epochs, batch_size=arguments.batch_size,
         learning_rate=arguments.learning_rate, seed=arguments.seed,
-        limit=arguments.train_images,
+        limit=arguments.train_images, image_size=arguments.image_size,
+        tfds_data_dir=arguments.tfds_data_dir, overwrite=arguments.overwrite,
     )
     return 0
 

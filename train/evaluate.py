@@ -22,10 +22,13 @@ import argparse
 import os
 import sys
 
+from keras_gap.artifacts import check_output_files
+from keras_gap.artifacts import files_together
 from keras_gap.artifacts import write_json
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import VICTIM_WEIGHTS_HELP
+from keras_gap.cli import SEED
 from keras_gap.cli import run_program
 from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.data import HELD_OUT
@@ -35,12 +38,15 @@ from keras_gap.evaluation.throughput import measure_throughput
 from keras_gap.evaluation.transfer import Run
 from keras_gap.evaluation.transfer import evaluate_perturber
 from keras_gap.evaluation.transfer import load_run
+from keras_gap.evaluation.transfer import TRANSFER_FILES
 from keras_gap.evaluation.transfer import read_run_config
 from keras_gap.evaluation.transfer import transfer_markdown
 from keras_gap.evaluation.transfer import transfer_table
 from keras_gap.evaluation.transfer import write_transfer
 from keras_gap.perturbers import load_perturber
 from keras_gap.tasks import task_for
+from keras_gap.training.resources import check_batch_memory
+from keras_gap.training.resources import largest_layer_values
 from keras_gap.victims import application_head_classes
 from keras_gap.victims import load_victims
 from keras_gap.victims import victim_name
@@ -81,7 +87,7 @@ def _parser():
     add("--batch-size", type=POSITIVE_INT,
         help="evaluation batch size (default: 256 images for classifiers, 32 for "
              "segmenters)")
-    add("--seed", type=int, default=0,
+    add("--seed", type=SEED, default=0,
         help="seed of the random-noise floor and timing images (default: %(default)s)")
     add("--throughput-batch-size", type=POSITIVE_INT, default=256,
         help="batch size of the speed measurement (default: %(default)s)")
@@ -111,6 +117,7 @@ def _evaluate_one(arguments, log):
     victims = load_victims(arguments.victims, perturber.image_shape,
                            weights=arguments.victim_weights,
                            num_classes=application_head_classes(arguments.dataset))
+    _check_batches(arguments, [perturber], victims)
     task = task_for(victims[0], target_class=target_class,
                     target_map=config.get("target_map"), test_data=data)
     metrics = evaluate_perturber(
@@ -143,6 +150,7 @@ def _evaluate_transfer(arguments, log):
     victims = load_victims(arguments.victims, runs[0].perturber.image_shape,
                            weights=arguments.victim_weights,
                            num_classes=application_head_classes(arguments.dataset))
+    _check_batches(arguments, [run.perturber for run in runs], victims)
     table = transfer_table(
         runs, victims, dataset=arguments.dataset, split=arguments.split,
         limit=arguments.eval_images, seed=arguments.seed, batch_size=arguments.batch_size,
@@ -151,21 +159,51 @@ def _evaluate_transfer(arguments, log):
     )
     log("")
     log(transfer_markdown(table))
-    paths = write_transfer(table, arguments.output_dir)
-    log("")
-    log(f"Wrote {', '.join(paths)}")
     return table, {label: run.perturber for label, run in zip(table["rows"], runs)}, victims
+
+
+def _check_outputs(arguments):
+    """The files this evaluation will write, checked before any work."""
+    if arguments.output:
+        output = os.path.abspath(arguments.output)
+        check_output_files(os.path.dirname(output), [os.path.basename(output)], "--output")
+    if arguments.transfer:
+        check_output_files(arguments.output_dir, TRANSFER_FILES)
+
+
+def _check_batches(arguments, perturbers, victims):
+    """Batch sizes this machine cannot hold, refused before any evaluation."""
+    models = [p.generator for p in perturbers] + [v.model for v in victims]
+    per_image = 2 * max(largest_layer_values(model) for model in models)
+    for flag, size in (("--batch-size", arguments.batch_size),
+                       ("--throughput-batch-size", arguments.throughput_batch_size)):
+        if size and not (flag.startswith("--throughput") and arguments.no_throughput):
+            check_batch_memory(size, per_image, flag=flag, what="one evaluation batch")
+
+
+def _write_outputs(arguments, result, table, log):
+    """The transfer files and the --output JSON, written last: all or none."""
+    outputs = [arguments.output] if arguments.output else []
+    if outputs:
+        os.makedirs(os.path.dirname(os.path.abspath(arguments.output)), exist_ok=True)
+    written = []
+    with files_together(outputs) as staged:
+        if outputs:
+            write_json(staged[arguments.output], result)
+        if table is not None:
+            written = write_transfer(table, arguments.output_dir)
+    if written + outputs:
+        log("")
+        log(f"Wrote {', '.join(written + outputs)}")
 
 
 def main(argv=None, log=print):
 
     arguments = _parser().parse_args(argv)
-    if arguments.output and os.path.isdir(arguments.output):
-        raise ValueError(f"--output {arguments.output!r} is a directory; give a file name")
-    if arguments.perturber is not None:
-        result, perturbers, victims = _evaluate_one(arguments, log)
-    else:
-        result, perturbers, victims = _evaluate_transfer(arguments, log)
+    _check_outputs(arguments)
+    evaluate = _evaluate_one if arguments.perturber is not None else _evaluate_transfer
+    result, perturbers, victims = evaluate(arguments, log)
+    table = None if arguments.perturber is not None else result
     if not arguments.no_throughput:
         throughput = measure_throughput(
             perturbers, victims, batch_size=arguments.throughput_batch_size,
@@ -174,11 +212,7 @@ def main(argv=None, log=print):
         result = {**result, "throughput": throughput}
         log("")
         log(format_throughput(throughput))
-    if arguments.output:
-        directory = os.path.dirname(os.path.abspath(arguments.output))
-        os.makedirs(directory, exist_ok=True)
-        write_json(arguments.output, result)
-        log(f"Wrote {arguments.output}")
+    _write_outputs(arguments, result, table, log)
     return 0
 
 

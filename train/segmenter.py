@@ -16,6 +16,7 @@ import sys
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import SEED
 from keras_gap.cli import run_program
 from keras_gap.training.victim_training import train_segmenter
 from keras_gap.victims.segmenters import SEGMENTERS
@@ -51,8 +52,10 @@ def main(argv=None):
     add("--train-images", type=POSITIVE_INT, help="train on a seeded random sample of N scenes only")
     add("--eval-images", type=POSITIVE_INT, default=500,
         help="test images for the reported accuracy and mIoU (default: %(default)s)")
-    add("--seed", type=int, default=0)
+    add("--seed", type=SEED, default=0)
     add("--output", required=True, help="the .keras file to write")
+    add("--overwrite", action="store_true",
+        help="replace --output if it exists (default: refuse)")
     arguments = parser.parse_args(argv)
     image_shape = None
     given = (arguments.image_height, arguments.image_width)
@@ -70,6 +73,7 @@ def main(argv=None):
         learning_rate=arguments.learning_rate, seed=arguments.seed,
         limit=arguments.train_images, image_shape=image_shape,
         tfds_data_dir=arguments.tfds_data_dir, eval_images=arguments.eval_images,
+        overwrite=arguments.overwrite,
     )
     return 0
 

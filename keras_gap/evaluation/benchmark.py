@@ -15,7 +15,8 @@ generator for GAP), so the cost ratio at another image size or on other
 hardware can be read from the models alone. It writes ``benchmark.json``
 (budgets, then one row per method and ε), ``benchmark.md`` (a header stating
 the budgets, then the table) and ``benchmark.png`` (fooling rate against ε)
-into the output directory, each atomically.
+into the output directory, all three or none; every value, the output
+directory and the batch sizes are checked before the first method.
 """
 
 import dataclasses
@@ -23,6 +24,8 @@ import os
 
 import numpy as np
 
+from keras_gap.artifacts import check_output_files
+from keras_gap.artifacts import files_together
 from keras_gap.artifacts import write_json
 from keras_gap.baselines import art_reference
 from keras_gap.baselines.gradient_attacks import check_budget
@@ -36,17 +39,24 @@ from keras_gap.evaluation.benchmark_methods import METHODS
 from keras_gap.evaluation.benchmark_methods import Bench
 from keras_gap.evaluation.throughput import device_description
 from keras_gap.generators import generator_arguments
+from keras_gap.perturbers import build_perturber
 from keras_gap.reports.figures import save_curves
 from keras_gap.reports.tables import format_table
 from keras_gap.reports.tables import write_text
 from keras_gap.tasks import task_for
 from keras_gap.training.attack_config import AttackConfig
+from keras_gap.training.resources import check_attack_memory
+from keras_gap.training.resources import check_batch_memory
+from keras_gap.training.resources import check_generator_size
+from keras_gap.training.resources import check_seed
+from keras_gap.training.resources import layer_values
 from keras_gap.victims import application_head_classes
 from keras_gap.victims import describe_weights
 from keras_gap.victims import load_victims
 
 # GAP trains as an image-dependent run of train.image_dependent does by default.
 _ATTACK_DEFAULTS = AttackConfig(kind="image_dependent")
+REPORT_FILES = ("benchmark.json", "benchmark.md", "benchmark.png")
 
 
 @dataclasses.dataclass
@@ -84,6 +94,8 @@ def _resolve_methods(methods):
     if methods is None:
         return available_methods()
     known = [*METHODS, *ART_METHODS]
+    if not methods:
+        raise ValueError(f"give at least one method; choose from {known}")
     unknown = [m for m in methods if m not in known]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(known)}")
@@ -97,7 +109,9 @@ def _resolve_methods(methods):
     return tuple(methods)
 
 
-def _check_config(config):
+def check_benchmark_config(config):
+    """Checks every value of ``config`` but its victim, and its output
+    directory; returns the budgets and the methods to run."""
     if not config.epsilons:
         raise ValueError("give at least one epsilon")
     epsilons = tuple(check_budget(config.norm, e) for e in config.epsilons)
@@ -111,7 +125,25 @@ def _check_config(config):
         raise ValueError(f"learning rate must be > 0, got {config.learning_rate!r}")
     check_split(config.split)
     generator_arguments(config.generator, (28, 28, 1))  # rejects unknown generators
+    check_seed(config.seed)
+    check_generator_size(config.generator, config.generator_filters, config.generator_blocks)
+    check_output_files(config.output_dir, REPORT_FILES)
     return epsilons, _resolve_methods(config.methods)
+
+
+def _check_memory(config, victim, methods):
+    """Refuses batch sizes this machine cannot hold, before the first method."""
+    check_batch_memory(config.eval_batch_size, layer_values(victim.model),
+                       flag="--eval-batch-size", what="one attack batch")
+    kind = next((m[len("gap_"):] for m in ("gap_image_dependent", "gap_universal")
+                 if m in methods), None)
+    if kind is not None:
+        shape = victim.input_shape
+        perturber = build_perturber(kind, config.generator, shape, config.norm, 1.0,
+                                    **generator_arguments(config.generator, shape,
+                                                          config.generator_filters,
+                                                          config.generator_blocks))
+        check_attack_memory(config.batch_size, perturber, [victim])
 
 
 def sample_images(data, count, seed):
@@ -166,7 +198,7 @@ def _row(method, epsilon, built, fooling_rate, ms_per_image, train_images):
             "budget_used": built.budget_used}
 
 
-def _prepare(config):
+def _prepare(config, methods):
     victim, = load_victims([config.victim], weights=config.victim_weights,
                            num_classes=application_head_classes(config.dataset))
     if victim.task != "classifier":
@@ -174,6 +206,7 @@ def _prepare(config):
             f"train.benchmark compares attacks on classifiers; {victim.name} is a "
             f"{victim.task} (attack it with train.universal or train.image_dependent)"
         )
+    _check_memory(config, victim, methods)
     train = load_image_data(config.dataset, "train", victim.input_shape)
     test = load_image_data(config.dataset, config.split, victim.input_shape)
     task = task_for(victim)
@@ -186,8 +219,8 @@ def _prepare(config):
 
 def run_benchmark(config, log=print):
     """Runs every method at every ε, writes the reports, returns the rows."""
-    epsilons, methods = _check_config(config)
-    bench = _prepare(config)
+    epsilons, methods = check_benchmark_config(config)
+    bench = _prepare(config, methods)
     header = [f"Victim {bench.victim.name} ({describe_weights(bench.victim.weights)} weights, "
               f"clean accuracy {bench.clean_accuracy:.4f} on the test images, "
               f"{_mega(bench.victim_flops)} MFLOP per forward pass), "
@@ -228,18 +261,19 @@ def markdown_table(rows):
 
 
 def _write_reports(rows, header, config, bench):
+    """Writes the ``REPORT_FILES``, all of them or none."""
     budgets = {"train_images": len(bench.train_images), "time_budget": config.time_budget,
                "train_steps": None if config.time_budget else config.train_steps,
                "uap_passes": None if config.time_budget else config.uap_passes,
                "test_images": len(bench.test_images), "seed": config.seed,
                "victim_forward_flops": bench.victim_flops, "header": header}
-    write_json(os.path.join(config.output_dir, "benchmark.json"),
-               {"budgets": budgets, "rows": rows})
+    paths = [os.path.join(config.output_dir, name) for name in REPORT_FILES]
     text = "# Benchmark\n\n" + "\n".join(f"- {line}" for line in header)
-    write_text(os.path.join(config.output_dir, "benchmark.md"),
-               f"{text}\n\n{markdown_table(rows)}")
     curves = {}
     for row in rows:
         curves.setdefault(row["method"], []).append((row["epsilon"], row["fooling_rate"]))
-    save_curves(curves, f"{config.norm} ε (pixel units of [0, 1])", "fooling rate",
-                os.path.join(config.output_dir, "benchmark.png"))
+    with files_together(paths) as staged:
+        write_json(staged[paths[0]], {"budgets": budgets, "rows": rows})
+        write_text(staged[paths[1]], f"{text}\n\n{markdown_table(rows)}")
+        save_curves(curves, f"{config.norm} ε (pixel units of [0, 1])", "fooling rate",
+                    staged[paths[2]])

@@ -7,13 +7,14 @@ builds the paper's Table 4: rows are the victim(s) each perturber was
 trained on (read from the run's ``config.json``), columns are the victims it
 is evaluated on, cells are fooling rates (and target success for targeted
 runs). ``write_transfer`` saves it as ``transfer.json``, ``transfer.md`` and
-a ``transfer.png`` heat map, each written atomically.
+a ``transfer.png`` heat map, all three or none.
 """
 
 import dataclasses
 import os
 
-from keras_gap.artifacts import read_json
+from keras_gap.artifacts import files_together
+from keras_gap.artifacts import read_json_object
 from keras_gap.artifacts import write_json
 from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
@@ -46,15 +47,27 @@ def evaluate_perturber(perturber, victims, data, task, batch_size=None, limit=No
     return task.evaluate(perturber, victims, data, limit=limit, seed=seed, **options)
 
 
+# Types a run's config.json must give the entries the evaluation reads.
+_CONFIG_TYPES = {"kind": str, "objective": str, "norm": str, "epsilon": (int, float),
+                 "target_class": int, "target_map": str}
+
+
 def read_run_config(directory):
-    """The ``config.json`` of a training run directory, or ``None``."""
+    """The ``config.json`` of a training run directory, or ``None``; a
+    ``ValueError`` naming the file when it is not a run's config."""
     path = os.path.join(directory, "config.json")
     if not os.path.isfile(path):
         return None
-    config = read_json(path)
-    if not isinstance(config, dict) or not isinstance(config.get("victims"), list) or not (
-            config["victims"]):
-        raise ValueError(f"{path!r} names no victims: it is not a training run's config")
+    config = read_json_object(path, "a training run's config")
+    victims = config.get("victims")
+    if not isinstance(victims, list) or not victims or not all(
+            isinstance(v, str) and v for v in victims):
+        raise ValueError(f"{path!r} does not name its victims as a list of file names or "
+                         f"Keras Applications names (it has {victims!r})")
+    for key, types in _CONFIG_TYPES.items():
+        value = config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            raise ValueError(f"{path!r} has {key} {value!r}: not a training run's config")
     return config
 
 
@@ -269,9 +282,10 @@ def write_transfer(table, directory):
     ``directory``; returns their paths."""
     os.makedirs(directory, exist_ok=True)
     paths = [os.path.join(directory, name) for name in TRANSFER_FILES]
-    write_json(paths[0], table)
-    write_text(paths[1], transfer_markdown(table))
-    save_heat_map(table["fooling_rate"], table["rows"], table["columns"], table["seen"],
-                  f"fooling rate, {table['dataset']} {table['split']} (* seen in training)",
-                  paths[2])
+    with files_together(paths) as staged:  # all three, or none of them
+        write_json(staged[paths[0]], table)
+        write_text(staged[paths[1]], transfer_markdown(table))
+        save_heat_map(table["fooling_rate"], table["rows"], table["columns"], table["seen"],
+                      f"fooling rate, {table['dataset']} {table['split']} (* seen in training)",
+                      staged[paths[2]])
     return paths

@@ -26,16 +26,23 @@ from keras import ops
 
 # Guards the division when a generator emits an all-zero perturbation.
 _NORM_FLOOR = 1e-12
+# Smaller budgets are effectively 0: a 4000th of one 8-bit grey level (and
+# 1e-320 is not even a float32).
+MIN_EPSILON = 1e-6
 
 
 def check_epsilon(epsilon):
-    """Returns ``epsilon`` as a float; raises ``ValueError`` unless finite and > 0."""
+    """Returns ``epsilon`` as a float; raises ``ValueError`` unless finite and
+    at least ``MIN_EPSILON``."""
     try:
         value = float(epsilon)
     except (TypeError, ValueError):
         raise ValueError(f"epsilon must be a number, got {epsilon!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"epsilon must be finite and > 0, got {epsilon!r}")
+    if value < MIN_EPSILON:
+        raise ValueError(
+            f"epsilon {epsilon!r} is effectively 0: budgets must be at least {MIN_EPSILON:g}")
     return value
 
 

@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_gap.artifacts import check_keras_archive
+
 
 class Perturber(keras.Model):
     """Generator followed by a budget projection; adds δ and clips to [0, 1].
@@ -125,6 +127,7 @@ def load_perturber(path, safe_mode=True):
         raise ValueError(f"perturber {path!r} is a directory, expected a .keras file")
     if not os.path.isfile(path):
         raise ValueError(f"perturber file not found: {path!r}")
+    check_keras_archive(path, "perturber")
     try:
         model = keras.saving.load_model(path, safe_mode=safe_mode)
     except Exception as error:  # Keras raises many types for corrupt files.

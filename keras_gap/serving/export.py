@@ -12,11 +12,15 @@
 * ``perturbation`` (universal perturbers only): no input -> ``perturbation``
   float32 [1, H, W, C].
 
-The SavedModel is written into a hidden sibling directory, reloaded and
-compared with the in-memory perturber, and only then renamed into place.
+``export_artifacts`` writes several formats at once, all or none: every
+format and destination is checked first (``plan_export``), everything is
+written into a hidden staging directory (the SavedModel reloaded and
+compared with the in-memory perturber there), and only then moved into
+place together.
 """
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -24,8 +28,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_gap.artifacts import save_keras
-from keras_gap.artifacts import save_numpy
+from keras_gap.artifacts import check_writable_directory
+from keras_gap.artifacts import make_directories
+from keras_gap.artifacts import move_together
+from keras_gap.artifacts import remove_empty_directories
 from keras_gap.perturbers import Perturber
 from keras_gap.reports.figures import save_perturbation_png
 
@@ -151,9 +157,15 @@ def next_version(model_directory):
     return max(versions, default=0) + 1
 
 
+# TF Serving puts the model name in URLs and paths: a plain, printable name.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 def _check_name(name):
-    if not name or name in (".", "..") or os.sep in name or (os.altsep and os.altsep in name):
-        raise ValueError(f"model name must be a plain directory name, got {name!r}")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            "model name must be a plain directory name of at most 100 letters, digits, "
+            f"'.', '_' and '-', starting with a letter or digit, got {name!r}")
 
 
 def _check_perturber(perturber):
@@ -164,27 +176,19 @@ def _check_perturber(perturber):
 
 
 def _refuse_existing(path):
-    if os.path.exists(path):
+    if os.path.lexists(path):
         raise ValueError(f"{path!r} already exists and is never overwritten")
 
 
 def _refuse_existing_version(version_directory):
-    if os.path.exists(version_directory):
+    if os.path.lexists(version_directory):
         raise ValueError(
             f"version directory {version_directory!r} already exists; versions are never "
             "overwritten: give another --version or leave it out for the next free one"
         )
 
 
-def export_savedmodel(perturber, output, name, version=None):
-    """Writes ``<output>/<name>/<version>/`` and returns its path.
-
-    ``version`` defaults to the next free number; an existing version is
-    refused with a ``ValueError``, as is an export whose reloaded outputs
-    differ from ``perturber``'s.
-    """
-    _check_perturber(perturber)
-    _check_name(name)
+def _savedmodel_destination(output, name, version):
     model_directory = os.path.join(os.fspath(output), name)
     if os.path.exists(model_directory) and not os.path.isdir(model_directory):
         raise ValueError(f"{model_directory!r} exists and is not a directory")
@@ -194,53 +198,99 @@ def export_savedmodel(perturber, output, name, version=None):
         raise ValueError(f"version must be an integer >= 1, got {version!r}")
     version_directory = os.path.join(model_directory, str(version))
     _refuse_existing_version(version_directory)
-    os.makedirs(model_directory, exist_ok=True)
-
-    # A hidden sibling (TF Serving only looks at integer names); the SavedModel
-    # goes one level down so that it gets ordinary permissions, not mkdtemp's.
-    staging = tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=model_directory)
-    try:
-        temporary = os.path.join(staging, str(version))
-        build_export_archive(perturber).write_out(temporary, verbose=False)
-        loaded = tf.saved_model.load(temporary)
-        verify_savedmodel(loaded, perturber, verification_images(perturber.image_shape))
-        _refuse_existing_version(version_directory)
-        os.rename(temporary, version_directory)
-    finally:
-        shutil.rmtree(staging)
     return version_directory
 
 
-def export_artifact(perturber, artifact_format, output, name, version=None):
-    """Writes one artifact of ``perturber`` under ``output`` and returns its path.
+def plan_export(perturber, formats, output, name, version=None):
+    """Checks an export of ``perturber`` in every format of ``formats`` and
+    returns ``{format: destination}``, before anything is written."""
+    _check_perturber(perturber)
+    _check_name(name)
+    formats = list(dict.fromkeys(formats))
+    unknown = [f for f in formats if f not in ARTIFACT_FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"formats must be among {list(ARTIFACT_FORMATS)}, got {formats!r}")
+    if version is not None and "savedmodel" not in formats:
+        raise ValueError("--version applies to --format savedmodel only")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"--output {os.fspath(output)!r} exists and is not a directory")
+    check_writable_directory(output, "--output")
+    destinations = {}
+    for artifact_format in formats:
+        if artifact_format == "savedmodel":
+            destinations[artifact_format] = _savedmodel_destination(output, name, version)
+            continue
+        if artifact_format in ("npy", "png") and perturber.kind != "universal":
+            raise ValueError(
+                f"format {artifact_format!r} needs a universal perturber; this "
+                f"{perturber.kind} perturber makes one perturbation per image")
+        destinations[artifact_format] = os.path.join(
+            os.fspath(output), f"{name}.{artifact_format}")
+        _refuse_existing(destinations[artifact_format])
+    return destinations
+
+
+def _write_savedmodel(perturber, path):
+    build_export_archive(perturber).write_out(path, verbose=False)
+    loaded = tf.saved_model.load(path)
+    verify_savedmodel(loaded, perturber, verification_images(perturber.image_shape))
+
+
+def _perturbation(perturber):
+    return np.asarray(perturber.universal_perturbation())[0]
+
+
+# Each writer puts one format of a perturber at a (staging) path.
+WRITERS = {
+    "savedmodel": _write_savedmodel,
+    "keras": lambda perturber, path: perturber.save(path),
+    "npy": lambda perturber, path: np.save(path, _perturbation(perturber)),
+    "png": lambda perturber, path: save_perturbation_png(_perturbation(perturber), path),
+}
+
+
+def export_artifacts(perturber, formats, output, name, version=None):
+    """Writes ``perturber`` in every format of ``formats``: all or none.
 
     ``savedmodel``: ``<output>/<name>/<version>/`` (see ``export_savedmodel``);
     ``keras``: ``<output>/<name>.keras``; ``npy`` / ``png`` (universal
     perturbers): the perturbation (H, W, C) as ``<output>/<name>.npy`` / ``.png``.
-    Existing files are never overwritten.
+    Everything is checked first (``plan_export``), written into a hidden
+    staging directory, and then moved into place together; on any error
+    nothing is left. Existing files and versions are never overwritten.
+    Returns the destinations in the order of ``formats``.
     """
-    if artifact_format not in ARTIFACT_FORMATS:
-        raise ValueError(
-            f"format must be one of {list(ARTIFACT_FORMATS)}, got {artifact_format!r}"
-        )
-    if artifact_format == "savedmodel":
-        return export_savedmodel(perturber, output, name, version)
-    _check_perturber(perturber)
-    _check_name(name)
-    if artifact_format in ("npy", "png") and perturber.kind != "universal":
-        raise ValueError(
-            f"format {artifact_format!r} needs a universal perturber; this "
-            f"{perturber.kind} perturber makes one perturbation per image"
-        )
-    path = os.path.join(os.fspath(output), f"{name}.{artifact_format}")
-    _refuse_existing(path)
-    os.makedirs(output, exist_ok=True)
-    if artifact_format == "keras":
-        save_keras(perturber, path)
-        return path
-    perturbation = np.asarray(perturber.universal_perturbation())[0]
-    if artifact_format == "npy":
-        save_numpy(path, perturbation)
-    else:
-        save_perturbation_png(perturbation, path)
-    return path
+    destinations = plan_export(perturber, formats, output, name, version)
+    created = make_directories(output)
+    if "savedmodel" in destinations:
+        created += make_directories(os.path.dirname(destinations["savedmodel"]))
+    try:
+        # Hidden (TF Serving only looks at integer names); each artifact one
+        # level down so that it gets ordinary permissions, not mkdtemp's.
+        staging = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=output)
+        try:
+            moves = []
+            for artifact_format, destination in destinations.items():
+                temporary = os.path.join(staging, os.path.basename(destination))
+                WRITERS[artifact_format](perturber, temporary)
+                moves.append((temporary, destination))
+            for _, destination in moves:  # nothing appeared meanwhile
+                _refuse_existing(destination)
+            move_together(moves)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        remove_empty_directories(created)
+        raise
+    return list(destinations.values())
+
+
+def export_savedmodel(perturber, output, name, version=None):
+    """Writes ``<output>/<name>/<version>/`` and returns its path.
+
+    ``version`` defaults to the next free number; an existing version is
+    refused with a ``ValueError``, as is an export whose reloaded outputs
+    differ from ``perturber``'s. The SavedModel is staged, reloaded and
+    verified before it is renamed into place.
+    """
+    return export_artifacts(perturber, ["savedmodel"], output, name, version)[0]

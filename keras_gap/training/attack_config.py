@@ -21,6 +21,9 @@ from keras_gap.objectives import build_objective
 from keras_gap.objectives import check_reduction
 from keras_gap.perturbers import PERTURBERS
 from keras_gap.training.precision import check_mixed_precision
+from keras_gap.training.resources import check_generator_size
+from keras_gap.training.resources import check_seed
+from keras_gap.training.run_directory import check_output_path
 from keras_gap.training.victim_training import ensure_default_victim
 from keras_gap.victims import is_application
 from keras_gap.victims import resolve_victim_weights
@@ -136,6 +139,8 @@ def _check_training_lengths(config):
             raise ValueError(f"{name} must be >= 1, got {getattr(config, name)!r}")
     if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         raise ValueError(f"learning rate must be > 0, got {config.learning_rate!r}")
+    check_seed(config.seed)
+    check_generator_size(config.generator, config.generator_filters, config.generator_blocks)
 
 
 def resolve_config(config, log=print):
@@ -160,6 +165,8 @@ def resolve_config(config, log=print):
     _check_speed_settings(resolved)
     # Before the default victim is trained: weights only fit Applications victims.
     resolved.victim_weights = _resolved_victim_weights(resolved)
+    resolved.output_dir = resolved.output_dir or config.default_output_dir()
+    check_output_path(resolved.output_dir)  # before a default victim is trained
     if not resolved.victims:
         resolved.victims = [ensure_default_victim(resolved.dataset, log=log)]
     resolved.victims = [
@@ -172,5 +179,4 @@ def resolve_config(config, log=print):
             f"got {len(resolved.loss_weights)} --loss-weight values for "
             f"{len(resolved.victims)} --victim values; give one per victim"
         )
-    resolved.output_dir = resolved.output_dir or config.default_output_dir()
     return resolved

@@ -7,18 +7,21 @@ output directory, in this order: ``config.json`` (first), TensorBoard
 ``logs/``, ``perturber.keras``, ``perturbation.npy`` / ``perturbation.png``
 (universal), ``samples.png`` and ``metrics.json`` (the ``--split`` images).
 Every file is written under a temporary name and renamed. Re-running the
-same command resumes from ``backup/`` (Keras ``BackupAndRestore``).
+same command resumes from ``backup/`` (``RunBackup``), which is deleted only
+once every artifact is written. The directory is one run's at a time
+(``RunLock``); every value, victim and size is checked before it gets a file.
 """
 
 import dataclasses
 import os
+import shutil
 import sys
 import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from keras_gap.artifacts import read_json
 from keras_gap.artifacts import save_keras
 from keras_gap.artifacts import save_numpy
 from keras_gap.artifacts import write_json
@@ -30,6 +33,7 @@ from keras_gap.tasks import task_for
 from keras_gap.training.attack_config import JIT_COMPILE
 from keras_gap.training.attack_config import LEGACY_VALUES
 from keras_gap.training.attack_config import resolve_config
+from keras_gap.training.backup import RunBackup
 from keras_gap.training.callbacks import StopOnNonFiniteLoss
 from keras_gap.training.distribution import is_chief
 from keras_gap.training.distribution import make_strategy
@@ -39,7 +43,11 @@ from keras_gap.training.distribution import shard_by_data
 from keras_gap.training.distribution import worker_directory
 from keras_gap.training.gap_trainer import GAPTrainer
 from keras_gap.training.precision import mixed_precision_scope
+from keras_gap.training.resources import check_attack_memory
+from keras_gap.training.resources import check_unet_depth
+from keras_gap.training.run_directory import RunLock
 from keras_gap.training.run_directory import check_output_dir
+from keras_gap.training.run_directory import read_finished_metrics
 from keras_gap.victims import application_head_classes
 from keras_gap.victims import describe_weights
 from keras_gap.victims import check_victims_agree
@@ -75,22 +83,46 @@ def _load_victims_and_data(config):
     return victims, train, test, task
 
 
-def build_attack(config):
+def _build_perturber(config, victims, replicas):
+    """The untrained perturber, once its size is known to fit the image and
+    this machine's memory at ``config.batch_size``."""
+    image_shape = victims[0].input_shape
+    settings = generator_arguments(
+        config.generator, image_shape, config.generator_filters, config.generator_blocks)
+    if "depth" in settings:
+        check_unet_depth(image_shape, settings["depth"])
+    perturber = build_perturber(config.kind, config.generator, image_shape, config.norm,
+                                config.epsilon, seed=config.seed, projection=config.projection,
+                                **settings)
+    check_attack_memory(config.batch_size, perturber, victims, replicas)
+    return perturber
+
+
+def _first_step(trainer, config, image_shape):
+    """Builds the trainer on one black image (before restoring a backup); a
+    generator or victim that cannot take the images fails here, cleanly."""
+    try:
+        trainer(np.zeros((1,) + image_shape, np.float32))
+    except Exception as error:  # TensorFlow raises its own types for shapes
+        cause = next((line.strip() for line in str(error).splitlines() if line.strip()),
+                     type(error).__name__)
+        raise ValueError(
+            f"the {config.generator} generator and the victims cannot run on "
+            f"{image_shape} images: {cause}") from None
+
+
+def build_attack(config, replicas=1):
     """Loads the victims and data of a resolved ``config`` and builds the
     task, the untrained perturber and the compiled ``GAPTrainer``. Call it in
-    the distribution strategy's scope. With ``config.mixed_precision`` the
-    generator and the Keras Applications victims compute in 16 bits."""
+    the distribution strategy's scope (``replicas`` devices). With
+    ``config.mixed_precision`` the generator and the Keras Applications
+    victims compute in 16 bits."""
     with mixed_precision_scope(config.mixed_precision):
         victims, train, test, task = _load_victims_and_data(config)
         image_shape = victims[0].input_shape
         for data in (train, test):
             task.check_data(victims[0], data)
-        perturber = build_perturber(
-            config.kind, config.generator, image_shape, config.norm, config.epsilon,
-            seed=config.seed, projection=config.projection, **generator_arguments(
-                config.generator, image_shape, config.generator_filters,
-                config.generator_blocks),
-        )
+        perturber = _build_perturber(config, victims, replicas)
     trainer_class = GAPTrainer
     if config.strategy == "multi_worker":
         trainer_class = multi_worker_trainer(GAPTrainer)
@@ -98,7 +130,7 @@ def build_attack(config):
     trainer = trainer_class(perturber, victims, objective, config.loss_weights)
     trainer.compile(keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=0.5),
                     jit_compile=JIT_COMPILE[config.jit_compile])
-    trainer(np.zeros((1,) + image_shape, np.float32))  # build before restoring
+    _first_step(trainer, config, image_shape)
     return Attack(victims, train, test, task, perturber, trainer)
 
 
@@ -107,8 +139,7 @@ def _fit(attack, config, write_dir, callbacks, verbose):
     backup_dir = os.path.join(write_dir, "backup")
     callbacks = [
         StopOnNonFiniteLoss(backup_dir),
-        # double_checkpoint: a kill while saving leaves the previous backup.
-        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
+        RunBackup(backup_dir),  # a failed save leaves the previous backup
         keras.callbacks.TensorBoard(os.path.join(write_dir, "logs")),
         *callbacks,
     ]
@@ -123,8 +154,14 @@ def _fit(attack, config, write_dir, callbacks, verbose):
                 f"--strategy multi_worker does not support {attack.trainer.objective!r}")
         dataset = shard_by_data(dataset.map(lambda images, labels: images))
     start = time.perf_counter()
-    attack.trainer.fit(dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
-                       callbacks=callbacks, verbose=verbose, shuffle=False)
+    try:
+        attack.trainer.fit(dataset, epochs=config.epochs,
+                           steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
+                           verbose=verbose, shuffle=False)
+    except tf.errors.ResourceExhaustedError:
+        raise ValueError(
+            f"out of memory at --batch-size {config.batch_size}; lower it (the same "
+            "command with a smaller batch needs a new --output-dir)") from None
     return time.perf_counter() - start
 
 
@@ -180,27 +217,29 @@ def _describe(attack, config, strategy):
     )
 
 
-def run_attack(config, log=print, verbose=None, callbacks=()):
-    """Trains, saves and evaluates one attack. Returns the metrics dict.
+def _report_finished(config, metrics, log):
+    """Prints the summary of the finished run whose metrics are ``metrics``."""
+    task = _load_victims_and_data(config)[3]
+    try:
+        text = summary(task, config, metrics, metrics.get("train_seconds", 0.0))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{os.path.join(config.output_dir, 'metrics.json')!r} is damaged ({error!r}); "
+            "delete it and run the same command again to redo the run") from None
+    log(f"{config.output_dir} already holds a finished run with this configuration:")
+    log(text)
 
-    ``callbacks`` are extra Keras callbacks for ``fit`` (after the built-in
-    backup, NaN guard and TensorBoard ones).
-    """
-    config = resolve_config(config, log)
+
+def _train_and_write(config, resolved, strategy, log, verbose, callbacks):
+    """The run in its (locked) output directory; returns the metrics."""
     output_dir = config.output_dir
-    resolved = dataclasses.asdict(config)
     resuming = check_output_dir(output_dir, resolved, legacy=LEGACY_VALUES)
-    metrics_path = os.path.join(output_dir, "metrics.json")
-    if resuming and os.path.isfile(metrics_path):
-        log(f"{output_dir} already holds a finished run with this configuration:")
-        metrics = read_json(metrics_path)
-        task = _load_victims_and_data(config)[3]
-        log(summary(task, config, metrics, metrics.get("train_seconds", 0.0)))
+    metrics = read_finished_metrics(output_dir) if resuming else None
+    if metrics is not None:
+        _report_finished(config, metrics, log)
         return metrics
-    keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(config.strategy)
     with strategy.scope():
-        attack = build_attack(config)
+        attack = build_attack(config, strategy.num_replicas_in_sync)
     chief = is_chief(strategy)
     # Non-chief workers train and save like the chief, into a private folder.
     write_dir = worker_directory(output_dir, strategy)
@@ -221,6 +260,24 @@ def run_attack(config, log=print, verbose=None, callbacks=()):
         log(f"Worker finished after {seconds:.0f} s; the chief writes the artifacts")
         return {}
     metrics = _write_artifacts(attack, config, seconds)
+    shutil.rmtree(os.path.join(output_dir, "backup"), ignore_errors=True)
     log(summary(attack.task, config, metrics, seconds))
     log(f"Artifacts in {output_dir}")
     return metrics
+
+
+def run_attack(config, log=print, verbose=None, callbacks=()):
+    """Trains, saves and evaluates one attack. Returns the metrics dict.
+
+    ``callbacks`` are extra Keras callbacks for ``fit`` (after the built-in
+    backup, NaN guard and TensorBoard ones). The chief holds the output
+    directory's ``RunLock`` for the whole run.
+    """
+    config = resolve_config(config, log)
+    keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(config.strategy)
+    arguments = (config, dataclasses.asdict(config), strategy, log, verbose, callbacks)
+    if not is_chief(strategy):
+        return _train_and_write(*arguments)
+    with RunLock(config.output_dir):
+        return _train_and_write(*arguments)

@@ -39,7 +39,9 @@ class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
     def _stop(self, what):
         kept = (f"the last good backup is kept in {self.backup_dir}"
                 if os.path.isdir(self.backup_dir) else "there was no backup yet")
+        # A directory holds one configuration: a new learning rate is a new run.
         raise NonFiniteLossError(
-            f"training stopped: {what}; lower --learning-rate or check the victims "
-            f"and data. No artifacts were written and {kept}"
+            f"training stopped: {what}. No artifacts were written and {kept}. Run again "
+            "with a lower --learning-rate and a new --output-dir, or check the victims "
+            "and data"
         )

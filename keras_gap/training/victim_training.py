@@ -15,11 +15,17 @@ import numpy as np
 
 from keras_gap.artifacts import save_keras
 from keras_gap.data import HELD_OUT
+from keras_gap.artifacts import check_writable_directory
 from keras_gap.data import load_image_data
+from keras_gap.data.native_size import native_image_shape
 from keras_gap.evaluation.segmentation import confusion_matrix
 from keras_gap.evaluation.segmentation import mean_iou
 from keras_gap.evaluation.segmentation import pixel_accuracy
 from keras_gap.objectives.segmentation import IGNORE_LABEL
+from keras_gap.training.resources import COPIES_OF_TRAINABLE_WEIGHTS
+from keras_gap.training.resources import check_batch_memory
+from keras_gap.training.resources import check_seed
+from keras_gap.training.resources import layer_values
 from keras_gap.victims.classifiers import build_classifier
 from keras_gap.victims.segmenters import build_segmenter
 
@@ -29,11 +35,18 @@ DEFAULT_VICTIM_EPOCHS = 2
 DEFAULT_SEGMENTATION_SHAPES = {"fashion_scenes": (64, 128, 1)}
 
 
-def _check_output(output, epochs, batch_size):
+def _check_output(output, epochs, batch_size, seed, overwrite=False):
+    """Everything about a victim's training run checked before data loads."""
     if not os.fspath(output).endswith(".keras"):
-        raise ValueError(f"output must end in .keras, got {output!r}")
+        raise ValueError(f"--output must end in .keras, got {output!r}")
+    if os.path.isdir(output):
+        raise ValueError(f"--output {output!r} is a directory; give the .keras file to write")
+    if os.path.lexists(output) and not overwrite:
+        raise ValueError(f"--output {output!r} already exists; pass --overwrite to replace it")
+    check_writable_directory(os.path.dirname(os.path.abspath(output)), "--output folder")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch size must be >= 1, got {epochs}, {batch_size}")
+    check_seed(seed)
 
 
 def train_victim(model, loss, train, test, output, score, epochs=2, batch_size=128,
@@ -53,6 +66,8 @@ def train_victim(model, loss, train, test, output, score, epochs=2, batch_size=1
     """
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
+    check_batch_memory(batch_size, layer_values(model),
+                       COPIES_OF_TRAINABLE_WEIGHTS * model.count_params())
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
                   metrics=list(metrics))
     start = time.perf_counter()
@@ -86,16 +101,27 @@ def score_segmenter(model, data, batch_size=32, limit=None):
 
 
 def train_classifier(architecture, dataset, output, epochs=2, batch_size=128,
-                     learning_rate=1e-3, seed=0, limit=None, verbose=None, log=print):
+                     learning_rate=1e-3, seed=0, limit=None, verbose=None, log=print,
+                     image_size=None, tfds_data_dir=None, overwrite=False):
     """Trains ``architecture`` on ``dataset``'s train split and saves it.
 
-    Returns ``{"test_accuracy", "seconds", "parameters"}``; the model takes
-    images in [0, 1], like every victim, and returns logits.
+    ``image_size`` is the side of the square images the model is built for;
+    by default the data's own size (``native_image_shape``). An existing
+    ``output`` is replaced only with ``overwrite``. Returns
+    ``{"test_accuracy", "seconds", "parameters"}``; the model takes images
+    in [0, 1], like every victim, and returns logits.
     """
-    _check_output(output, epochs, batch_size)
+    _check_output(output, epochs, batch_size, seed, overwrite)
+    image_shape = native_image_shape(dataset, tfds_data_dir)
+    if image_size is not None:
+        image_shape = (image_size, image_size, image_shape[-1] if image_shape else
+                       (1 if dataset == "fashion_mnist" else 3))
     keras.utils.set_random_seed(seed)
-    train = load_image_data(dataset, "train")
-    test = load_image_data(dataset, HELD_OUT, image_shape=train.image_shape)
+    train = load_image_data(dataset, "train", image_shape, tfds_data_dir)
+    if len(train.class_names) < 2:
+        raise ValueError(f"{dataset} has {len(train.class_names)} class; a classifier "
+                         "needs at least 2")
+    test = load_image_data(dataset, HELD_OUT, train.image_shape, tfds_data_dir)
     model = build_classifier(architecture, train.image_shape, len(train.class_names))
     log(f"Training victim {architecture} ({model.count_params():,} parameters) "
         f"on {dataset} for {epochs} epoch(s)")
@@ -111,14 +137,14 @@ def train_classifier(architecture, dataset, output, epochs=2, batch_size=128,
 def train_segmenter(architecture, dataset, output, width=1.0, backbone_weights=None,
                     epochs=2, batch_size=32, learning_rate=1e-3, seed=0, limit=None,
                     image_shape=None, tfds_data_dir=None, eval_images=500,
-                    verbose=None, log=print):
+                    verbose=None, log=print, overwrite=False):
     """Trains the segmenter ``architecture`` on ``dataset``'s train split and saves it.
 
     Returns ``{"test_pixel_accuracy", "test_miou", "seconds", "parameters"}``
     (scored on a seeded random sample of ``eval_images`` held-out images). The saved model takes
     images in [0, 1] and returns per-pixel logits.
     """
-    _check_output(output, epochs, batch_size)
+    _check_output(output, epochs, batch_size, seed, overwrite)
     image_shape = tuple(image_shape or DEFAULT_SEGMENTATION_SHAPES.get(dataset) or ())
     if not image_shape:
         raise ValueError(f"{dataset} needs --image-height and --image-width")

@@ -9,6 +9,7 @@ import os
 
 import keras
 
+from keras_gap.artifacts import check_keras_archive
 from keras_gap.victims.applications import APPLICATIONS
 from keras_gap.victims.applications import application_classifier
 from keras_gap.victims.segmenters import import_model_packages
@@ -155,6 +156,7 @@ def load_victim(spec, weights=None, input_shape=None, num_classes=1000, safe_mod
         raise ValueError(
             f"unknown victim {spec!r}: give a .keras file or one of {sorted(APPLICATIONS)}"
         )
+    check_keras_archive(spec, "victim")
     import_model_packages(spec)  # registers keras-hub classes (DeepLabV3+)
     try:
         model = keras.saving.load_model(spec, safe_mode=safe_mode, compile=False)
@@ -163,8 +165,7 @@ def load_victim(spec, weights=None, input_shape=None, num_classes=1000, safe_mod
         raise ValueError(
             f"victim {spec!r} is not a readable .keras model: {error}{hint}"
         ) from None
-    name = os.path.splitext(os.path.basename(spec))[0]
-    return Victim(model, name=name, weights=os.path.abspath(spec))
+    return Victim(model, name=victim_name(spec), weights=os.path.abspath(spec))
 
 
 def application_head_classes(dataset):
@@ -176,11 +177,11 @@ def application_head_classes(dataset):
 def load_victims(specs, image_shape=None, weights=None, num_classes=1000, safe_mode=True):
     """Loads the victims ``specs`` (``.keras`` files, Keras Applications names
     built for ``image_shape``, or ready ``Victim``s) and checks that each has
-    a fixed input shape. ``weights``: one per Keras Applications victim, in
-    order, or None for ImageNet weights (``resolve_victim_weights``). How
-    they must agree is the caller's check: ``check_victims_agree`` (one
-    attack) or ``check_victims_fit`` (an evaluation against victims of
-    different class counts)."""
+    the shape of a victim (``check_victim_model``). ``weights``: one per
+    Keras Applications victim, in order, or None for ImageNet weights
+    (``resolve_victim_weights``). How they must agree is the caller's check:
+    ``check_victims_agree`` (one attack) or ``check_victims_fit`` (an
+    evaluation against victims of different class counts)."""
     if not specs:
         raise ValueError("give at least one --victim")
     victims = []
@@ -189,9 +190,6 @@ def load_victims(specs, image_shape=None, weights=None, num_classes=1000, safe_m
             victims.append(spec)
             continue
         shape = tuple(image_shape) if image_shape and is_application(spec) else None
-        victim = load_victim(spec, weights=spec_weights, input_shape=shape,
-                             num_classes=num_classes, safe_mode=safe_mode)
-        if any(d is None for d in victim.input_shape):
-            raise ValueError(f"victim {spec!r} has no fixed input shape ({victim.input_shape})")
-        victims.append(victim)
+        victims.append(load_victim(spec, weights=spec_weights, input_shape=shape,
+                                   num_classes=num_classes, safe_mode=safe_mode))
     return victims

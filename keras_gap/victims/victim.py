@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_gap.victims.checks import check_victim_model
 from keras_gap.victims.features import SEPARATOR
 from keras_gap.victims.features import default_feature_layer
 from keras_gap.victims.features import feature_layer_names
@@ -109,17 +110,9 @@ class Victim:
             raise ValueError(
                 f"output must be 'auto', 'logits' or 'probabilities', got {output!r}"
             )
-        dense = len(model.output_shape) == 4 and (
-            tuple(model.output_shape[1:3]) == tuple(model.input_shape[1:3])
-        )
-        if len(model.input_shape) != 4 or (len(model.output_shape) != 2 and not dense):
-            raise ValueError(
-                f"victim {model.name!r} must map (batch, H, W, C) images to "
-                f"(batch, classes) scores or (batch, H, W, classes) score maps; "
-                f"it maps {model.input_shape} to {model.output_shape}"
-            )
+        check_victim_model(model, name or model.name)
         # "classifier": one score vector per image; "segmenter": one per pixel.
-        self.task = "segmenter" if dense else "classifier"
+        self.task = "segmenter" if len(model.output_shape) == 4 else "classifier"
         model.trainable = False
         self.model = model
         self.name = name or model.name
