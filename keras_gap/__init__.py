@@ -21,7 +21,6 @@ from keras_gap.objectives import FeatureSimilarity
 from keras_gap.objectives import LeastLikely
 from keras_gap.objectives import RelativisticCrossEntropy
 from keras_gap.objectives import SegmentationTargeted
-from keras_gap.objectives import SegmentationUntargeted
 from keras_gap.objectives import Targeted
 from keras_gap.objectives import Untargeted
 from keras_gap.objectives import build_objective
@@ -46,7 +45,6 @@ __all__ = [
     "ReflectionPadding2D",
     "RelativisticCrossEntropy",
     "SegmentationTargeted",
-    "SegmentationUntargeted",
     "Targeted",
     "UniversalPerturber",
     "Untargeted",

@@ -14,8 +14,8 @@ from keras_gap.training.attack_run import run_attack
 from keras_gap.data import load_image_data
 from keras_gap.data.cityscapes import LABEL_ID_TO_TRAIN_ID
 from keras_gap.objectives import SegmentationTargeted
-from keras_gap.objectives import SegmentationUntargeted
 from keras_gap.objectives import Targeted
+from keras_gap.objectives import Untargeted
 from keras_gap.perturbers import UniversalPerturber
 from keras_gap.evaluation.segmentation import confusion_matrix
 from keras_gap.evaluation.segmentation import mean_iou
@@ -131,20 +131,20 @@ def test_targeted_dense_loss_is_log_mean_ce_over_valid_pixels():
 def test_untargeted_dense_loss_pushes_away_from_the_ground_truth():
     logits = tf.concat([_logit_map([[0, 1]]), _logit_map([[2, 2]])], axis=0)
     labels = np.array([[[0, 1]], [[0, 255]]])
-    loss = SegmentationUntargeted().per_example_loss(None, logits, labels).numpy()
+    loss = Untargeted(reference="label").per_example_loss(None, logits, labels).numpy()
     right = -np.log(np.exp(10.0) / (np.exp(10.0) + 2.0))
     wrong = 10.0 + np.log(1 + 2 * np.exp(-10.0))
     np.testing.assert_allclose(loss, [-np.log(right), -np.log(wrong)], rtol=1e-4)
     assert loss[0] > loss[1]  # correct predictions cost the attacker more
-    with pytest.raises(ValueError, match="needs label maps"):
-        SegmentationUntargeted().per_example_loss(None, logits, None)
+    with pytest.raises(ValueError, match="needs labelled data"):
+        Untargeted(reference="label").per_example_loss(None, logits, None)
 
 
 @pytest.mark.parametrize("reduction", ["per_image", "batch_mean", "ce"])
 def test_an_image_whose_pixels_are_all_ignored_adds_nothing(reduction):
     logits = tf.concat([_logit_map([[0, 1]]), _logit_map([[2, 2]]), _logit_map([[1, 0]])], 0)
     labels = np.array([[[0, 1]], [[255, 255]], [[0, 0]]])
-    objective = SegmentationUntargeted(reduction=reduction)
+    objective = Untargeted(reference="label", reduction=reduction)
     terms = objective.per_example_loss(None, logits, labels).numpy()
     assert terms[1] == 0.0
     valid = objective.per_example_loss(None, tf.gather(logits, [0, 2]), labels[[0, 2]]).numpy()
@@ -164,7 +164,7 @@ def test_dense_objectives_keep_a_gradient_at_extreme_margins(reduction, margin, 
     target = np.array([[0, 1], [2, 255]])
     logits = tf.Variable(tf.one_hot(np.minimum(classes, 2), 3) * margin)
     for objective in (SegmentationTargeted(target, reduction),
-                      SegmentationUntargeted(reduction=reduction)):
+                      Untargeted(reference="label", reduction=reduction)):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(objective.per_example_loss(None, logits, classes))
         gradient = tape.gradient(loss, logits).numpy()
@@ -255,7 +255,7 @@ def test_deeplab_victim_and_its_batch_norm_statistics_are_unchanged_after_fit(tm
     model = deeplabv3plus(SHAPE, 11, width=0.125)
     assert any("moving_mean" in w.path for w in model.non_trainable_weights)
     labels = np.random.default_rng(1).integers(0, 11, (4, 64, 128)).astype(np.int32)
-    _assert_frozen_through_fit(model, SegmentationUntargeted(), labels)
+    _assert_frozen_through_fit(model, Untargeted(reference="label"), labels)
     # a saved DeepLabV3+ loads back as a segmenter victim
     model.save(tmp_path / "deeplab.keras")
     victim = load_victim(str(tmp_path / "deeplab.keras"))

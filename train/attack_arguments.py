@@ -95,7 +95,7 @@ def _add_attack_flags(add, defaults):
              "per_image (mean of the per-image logs), batch_mean (log of the batch's "
              "mean CE, as the original code) or ce (mean CE, no log). Default: the "
              f"objective's measured best ({defaults_text})")
-    add("--projection", choices=["auto", *sorted(PROJECTION_METHODS)],
+    add("--projection", "--scaling", choices=["auto", *sorted(PROJECTION_METHODS)],
         default=defaults.projection,
         help="how the generator's output meets the budget: scale (GAP: δ·min(1, ε/‖δ‖), "
              "the scale held constant for the gradient, as the 2019 code); "
@@ -103,7 +103,7 @@ def _add_attack_flags(add, defaults):
              "gradients through the scale and the clip, as the paper's 2018 code); clip "
              "(CDA, LTP, BIA: the adversarial image clipped into [x−ε, x+ε] ∩ [0, 1], L∞ "
              "only); auto: clip for cda, ltp and bia under L∞, scale otherwise "
-             "(default: %(default)s)")
+             "(default: %(default)s). --scaling is the same flag")
     add("--generator", choices=sorted(GENERATORS), default=defaults.generator,
         help="generator architecture (default: %(default)s)")
     add("--generator-filters", type=POSITIVE_INT,

@@ -25,7 +25,7 @@ from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.layers.budget_projection import check_epsilon
 from keras_gap.objectives.classification import cross_entropy
 from keras_gap.objectives.segmentation import IGNORE_LABEL
-from keras_gap.objectives.segmentation import masked_cross_entropy
+from keras_gap.objectives.cross_entropy import masked_cross_entropy
 
 NORMS = tuple(PROJECTIONS)
 OBJECTIVES = ("untargeted", "targeted", "least_likely")

@@ -10,6 +10,7 @@ varying sizes, needs the size given.
 
 import os
 
+import tensorflow_datasets as tfds
 from PIL import Image
 
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -49,8 +50,6 @@ def _folder_shape(root):
 
 
 def _tfds_shape(name, data_dir):
-    import tensorflow_datasets as tfds  # optional dependency, as in sources.py
-
     try:
         features = tfds.builder(name, data_dir=data_dir).info.features
     except Exception as error:  # TFDS raises its own types for unknown names

@@ -47,3 +47,16 @@ def crop_back(x, amounts, name):
     if amounts == ((0, 0), (0, 0)):
         return x
     return keras.layers.Cropping2D(amounts, name=name)(x)
+
+
+def resample(x, width, stages, init, prefix, convolution):
+    """``stages`` stride-2 convolutions (``convolution``: ``Conv2D`` down,
+    doubling the width, or ``Conv2DTranspose`` up, halving it), each
+    followed by instance norm and ReLU; layers named ``{prefix}_{i}_*``."""
+    for i in range(stages):
+        width = width * 2 if prefix == "down" else width // 2
+        x = convolution(width, 3, strides=2, padding="same", kernel_initializer=init,
+                        name=f"{prefix}_{i}_conv")(x)
+        x = instance_norm(f"{prefix}_{i}_norm")(x)
+        x = keras.layers.ReLU(name=f"{prefix}_{i}_relu")(x)
+    return x

@@ -15,6 +15,7 @@ from keras_gap.generators.blocks import conv_initializer
 from keras_gap.generators.blocks import crop_back
 from keras_gap.generators.blocks import instance_norm
 from keras_gap.generators.blocks import pad_to_multiple
+from keras_gap.generators.blocks import resample
 from keras_gap.layers import ReflectionPadding2D
 
 
@@ -83,27 +84,11 @@ def resnet_generator(
     x = instance_norm("stem_norm")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
 
-    width_now = filters
-    for i in range(num_downsampling):
-        width_now *= 2
-        x = keras.layers.Conv2D(
-            width_now, 3, strides=2, padding="same",
-            kernel_initializer=init, name=f"down_{i}_conv",
-        )(x)
-        x = instance_norm(f"down_{i}_norm")(x)
-        x = keras.layers.ReLU(name=f"down_{i}_relu")(x)
-
+    x = resample(x, filters, num_downsampling, init, "down", keras.layers.Conv2D)
+    width_now = filters * 2**num_downsampling
     for i in range(num_residual_blocks):
         x = _residual_block(x, width_now, dropout, i, init)
-
-    for i in range(num_downsampling):
-        width_now //= 2
-        x = keras.layers.Conv2DTranspose(
-            width_now, 3, strides=2, padding="same",
-            kernel_initializer=init, name=f"up_{i}_conv",
-        )(x)
-        x = instance_norm(f"up_{i}_norm")(x)
-        x = keras.layers.ReLU(name=f"up_{i}_relu")(x)
+    x = resample(x, width_now, num_downsampling, init, "up", keras.layers.Conv2DTranspose)
 
     x = ReflectionPadding2D(3, name="head_pad")(x)
     x = keras.layers.Conv2D(

@@ -28,6 +28,7 @@ from keras_gap.generators.blocks import conv_initializer
 from keras_gap.generators.blocks import crop_back
 from keras_gap.generators.blocks import instance_norm
 from keras_gap.generators.blocks import pad_to_multiple
+from keras_gap.generators.blocks import resample
 from keras_gap.layers import ReflectionPadding2D
 
 
@@ -100,27 +101,11 @@ def separable_resnet_generator(
     x = instance_norm("stem_norm")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
 
-    width_now = filters
-    for i in range(num_downsampling - 1):
-        width_now *= 2
-        x = keras.layers.Conv2D(
-            width_now, 3, strides=2, padding="same",
-            kernel_initializer=init, name=f"down_{i}_conv",
-        )(x)
-        x = instance_norm(f"down_{i}_norm")(x)
-        x = keras.layers.ReLU(name=f"down_{i}_relu")(x)
-
+    x = resample(x, filters, num_downsampling - 1, init, "down", keras.layers.Conv2D)
+    width_now = filters * 2 ** (num_downsampling - 1)
     for i in range(num_residual_blocks):
         x = _separable_residual_block(x, width_now, i, init)
-
-    for i in range(num_downsampling - 1):
-        width_now //= 2
-        x = keras.layers.Conv2DTranspose(
-            width_now, 3, strides=2, padding="same",
-            kernel_initializer=init, name=f"up_{i}_conv",
-        )(x)
-        x = instance_norm(f"up_{i}_norm")(x)
-        x = keras.layers.ReLU(name=f"up_{i}_relu")(x)
+    x = resample(x, width_now, num_downsampling - 1, init, "up", keras.layers.Conv2DTranspose)
 
     # The only full-resolution layer: filters → output channels.
     x = keras.layers.Conv2DTranspose(

@@ -22,8 +22,7 @@ from keras_gap.objectives.feature_space import FeatureSimilarity
 from keras_gap.objectives.relativistic import RelativisticCrossEntropy
 from keras_gap.objectives.segmentation import SEGMENTATION_OBJECTIVES
 from keras_gap.objectives.segmentation import SegmentationTargeted
-from keras_gap.objectives.segmentation import SegmentationUntargeted
-from keras_gap.objectives.segmentation import build_segmentation_objective
+from keras_gap.objectives.segmentation import dense_objective
 
 # The transfer objectives that came after GAP (CDA, LTP, BIA), by their short names.
 TRANSFER_OBJECTIVES = {
@@ -41,11 +40,21 @@ REDUCTION_OBJECTIVES = {
 }
 
 
-def build_objective(name, target_class=None, reduction=None, feature_layers=None):
-    """Builds the objective ``name``; ``target_class`` only for "targeted",
+def build_objective(name, target_class=None, reduction=None, feature_layers=None,
+                    task="classifier", target_map=None):
+    """Builds the objective ``name`` for a victim of ``task``.
+
+    Classifiers: ``target_class`` only for "targeted", ``feature_layers``
+    only for the feature objectives ("ltp", "bia"). Segmenters
+    (``task="segmenter"``): "untargeted", or "targeted" to ``target_map``.
     ``reduction`` only for the cross-entropy objectives (None: the
-    objective's measured default), ``feature_layers`` only for the feature
-    objectives ("ltp", "bia")."""
+    objective's measured default).
+    """
+    if task == "segmenter":
+        if feature_layers is not None:
+            raise ValueError("--feature-layer applies to the feature objectives of "
+                             "classifiers, not to segmenters")
+        return dense_objective(name, target_map, reduction)
     if name not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
     if feature_layers is not None and not issubclass(OBJECTIVES[name], FeatureObjective):
@@ -91,11 +100,9 @@ __all__ = [
     "Objective",
     "SEGMENTATION_OBJECTIVES",
     "SegmentationTargeted",
-    "SegmentationUntargeted",
     "Targeted",
     "Untargeted",
     "build_objective",
-    "build_segmentation_objective",
     "check_reduction",
     "log_cross_entropy",
 ]

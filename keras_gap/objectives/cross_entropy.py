@@ -30,6 +30,9 @@ batch at hand.
 
 from keras import ops
 
+# The label of pixels no loss or metric counts.
+IGNORE_LABEL = 255
+
 # Below this margin log(softplus(L)) is replaced by L (error < 1e-9).
 _LINEAR_BELOW = -20.0
 # Stands in for -inf where a class or an image must not count.
@@ -134,3 +137,48 @@ def check_reduction(reduction):
 
 
 __all__ = ["REDUCTIONS", "check_reduction", "log_cross_entropy", "log_softplus"]
+
+
+def _valid_and_safe(label_maps, ignore_label):
+    label_maps = ops.cast(label_maps, "int32")
+    valid = ops.not_equal(label_maps, ignore_label)
+    return valid, ops.where(valid, label_maps, ops.zeros_like(label_maps))
+
+
+def masked_cross_entropy(logits, label_maps, ignore_label=IGNORE_LABEL):
+    """Mean cross-entropy per image over pixels whose label is not
+    ``ignore_label``. Images with no valid pixel get 0.
+    """
+    valid, safe = _valid_and_safe(label_maps, ignore_label)
+    log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    picked = ops.take_along_axis(log_probabilities, safe[..., None], axis=-1)[..., 0]
+    weights = ops.cast(valid, "float32")
+    total = ops.sum(-picked * weights, axis=(1, 2))
+    count = ops.sum(weights, axis=(1, 2))
+    return total / ops.maximum(count, 1.0)
+
+
+def masked_log_cross_entropy(logits, label_maps, ignore_label=IGNORE_LABEL):
+    """``(log of each image's mean CE over its valid pixels, weights)``:
+    weights are 1 for images with a valid pixel and 0 otherwise (whose log
+    is then 0). Finite with a gradient however confident the pixels are."""
+    valid, safe = _valid_and_safe(label_maps, ignore_label)
+    pixel_log_ce = log_cross_entropy(logits, safe)
+    excluded = ops.full_like(pixel_log_ce, _EXCLUDED)
+    batch = ops.shape(pixel_log_ce)[0]
+    flat = ops.reshape(ops.where(valid, pixel_log_ce, excluded), (batch, -1))
+    count = ops.sum(ops.reshape(ops.cast(valid, "float32"), (batch, -1)), axis=1)
+    present = count > 0
+    log_mean = ops.logsumexp(flat, axis=1) - ops.log(ops.maximum(count, 1.0))
+    log_mean = ops.where(present, log_mean, ops.zeros_like(log_mean))
+    return log_mean, ops.cast(present, "float32")
+
+
+def image_log_cross_entropy(logits, labels):
+    """``(per-image log CE, per-image weights or None)`` for class scores
+    ``(batch, classes)`` with labels ``(batch,)``, or score maps
+    ``(batch, H, W, classes)`` with label maps ``(batch, H, W)`` (each
+    image's mean over its pixels not labelled ``IGNORE_LABEL``)."""
+    if len(logits.shape) == 4:
+        return masked_log_cross_entropy(logits, labels)
+    return log_cross_entropy(logits, labels), None

@@ -1,4 +1,6 @@
-"""Dense (segmentation) objectives of GAP (the original code's tasks 0–3).
+"""The dense targeted objective of GAP (the original code's tasks 0–3).
+
+The untargeted one is ``Untargeted``, which takes dense logits as well.
 
 Logits are ``(batch, H, W, classes)`` and labels ``(batch, H, W)`` maps.
 Each image's cross-entropy is the mean over its *valid* pixels (label ≠
@@ -14,46 +16,8 @@ from keras import ops
 from keras_gap.objectives.classification import LogCrossEntropyObjective
 from keras_gap.objectives.classification import Targeted
 from keras_gap.objectives.classification import Untargeted
-from keras_gap.objectives.cross_entropy import log_cross_entropy
-
-IGNORE_LABEL = 255
-# Stands in for -inf at ignored pixels.
-_EXCLUDED = -1e30
-
-
-def _valid_and_safe(label_maps, ignore_label):
-    label_maps = ops.cast(label_maps, "int32")
-    valid = ops.not_equal(label_maps, ignore_label)
-    return valid, ops.where(valid, label_maps, ops.zeros_like(label_maps))
-
-
-def masked_cross_entropy(logits, label_maps, ignore_label=IGNORE_LABEL):
-    """Mean cross-entropy per image over pixels whose label is not
-    ``ignore_label``. Images with no valid pixel get 0.
-    """
-    valid, safe = _valid_and_safe(label_maps, ignore_label)
-    log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-    picked = ops.take_along_axis(log_probabilities, safe[..., None], axis=-1)[..., 0]
-    weights = ops.cast(valid, "float32")
-    total = ops.sum(-picked * weights, axis=(1, 2))
-    count = ops.sum(weights, axis=(1, 2))
-    return total / ops.maximum(count, 1.0)
-
-
-def masked_log_cross_entropy(logits, label_maps, ignore_label=IGNORE_LABEL):
-    """``(log of each image's mean CE over its valid pixels, weights)``:
-    weights are 1 for images with a valid pixel and 0 otherwise (whose log
-    is then 0). Finite with a gradient however confident the pixels are."""
-    valid, safe = _valid_and_safe(label_maps, ignore_label)
-    pixel_log_ce = log_cross_entropy(logits, safe)
-    excluded = ops.full_like(pixel_log_ce, _EXCLUDED)
-    batch = ops.shape(pixel_log_ce)[0]
-    flat = ops.reshape(ops.where(valid, pixel_log_ce, excluded), (batch, -1))
-    count = ops.sum(ops.reshape(ops.cast(valid, "float32"), (batch, -1)), axis=1)
-    present = count > 0
-    log_mean = ops.logsumexp(flat, axis=1) - ops.log(ops.maximum(count, 1.0))
-    log_mean = ops.where(present, log_mean, ops.zeros_like(log_mean))
-    return log_mean, ops.cast(present, "float32")
+from keras_gap.objectives.cross_entropy import IGNORE_LABEL
+from keras_gap.objectives.cross_entropy import masked_log_cross_entropy
 
 
 def check_label_map(target_map, num_classes=None, shape=None):
@@ -134,49 +98,11 @@ class SegmentationTargeted(SegmentationObjective):
                 f"reduction={self.reduction!r})")
 
 
-class SegmentationUntargeted(SegmentationObjective):
-    """``−log CE(k(x̂), y)``: push every pixel away from ``y`` (the paper's
-    non-targeted segmentation loss).
-
-    Args:
-        reference: "label" (y = the ground-truth map, as the paper; pixels
-            labelled 255 are ignored) or "prediction" (y = the victim's clean
-            prediction, for unlabelled data).
-        reduction: "per_image", "batch_mean" or "ce"; None: the default.
-    """
-
-    sign = -1.0
-    default_reduction = Untargeted.default_reduction
-
-    def __init__(self, reference="label", reduction=None):
-        if reference not in ("label", "prediction"):
-            raise ValueError(f"reference must be 'label' or 'prediction', got {reference!r}")
-        super().__init__(reduction)
-        self.reference = reference
-        self.needs_labels = reference == "label"
-
-    def log_cross_entropy(self, clean_logits, adversarial_logits, labels):
-        if self.reference == "label":
-            if labels is None:
-                raise ValueError("SegmentationUntargeted(reference='label') needs label maps")
-            reference = labels
-        else:
-            reference = ops.argmax(clean_logits, axis=-1)
-        return masked_log_cross_entropy(adversarial_logits, reference)
-
-    def get_config(self):
-        return {"reference": self.reference, **super().get_config()}
-
-
-SEGMENTATION_OBJECTIVES = {
-    "untargeted": SegmentationUntargeted,
-    "targeted": SegmentationTargeted,
-}
-
-
-def build_segmentation_objective(name, target_map=None, reduction=None):
-    """Builds the dense objective ``name``; ``target_map`` only for
-    "targeted"; ``reduction`` None for the objective's default."""
+def dense_objective(name, target_map=None, reduction=None):
+    """The objective ``name`` for a segmenter: "targeted"
+    (``SegmentationTargeted`` to ``target_map``) or "untargeted"
+    (``Untargeted`` from the label maps, as the paper); ``reduction`` None
+    for the objective's default. Called by ``build_objective``."""
     if name not in SEGMENTATION_OBJECTIVES:
         raise ValueError(
             f"segmentation victims support the objectives {sorted(SEGMENTATION_OBJECTIVES)}, "
@@ -188,4 +114,7 @@ def build_segmentation_objective(name, target_map=None, reduction=None):
         return SegmentationTargeted(target_map, reduction=reduction)
     if target_map is not None:
         raise ValueError(f"--target-map only applies to --objective targeted, not {name!r}")
-    return SegmentationUntargeted(reduction=reduction)
+    return Untargeted(reference="label", reduction=reduction)
+
+
+SEGMENTATION_OBJECTIVES = {"untargeted": Untargeted, "targeted": SegmentationTargeted}

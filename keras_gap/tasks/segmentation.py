@@ -5,7 +5,7 @@ import numpy as np
 from keras_gap.data import DEFAULT_SAMPLE_SEED
 from keras_gap.data.target_maps import load_target_map
 from keras_gap.evaluation.segmentation import evaluate_segmentation
-from keras_gap.objectives import build_segmentation_objective
+from keras_gap.objectives import build_objective
 from keras_gap.objectives.segmentation import check_label_map
 from keras_gap.reports.figures import save_segmentation_samples_png
 from keras_gap.tasks.task import Task
@@ -44,11 +44,9 @@ class SegmentationTask(Task):
         return cls(target_map)
 
     def objective(self, name, reduction=None, feature_layers=None):
-        """The dense objective ``name`` (see ``build_segmentation_objective``)."""
-        if feature_layers is not None:
-            raise ValueError("--feature-layer applies to the feature objectives of "
-                             "classifiers, not to segmenters")
-        return build_segmentation_objective(name, self.target_map, reduction)
+        """The dense objective ``name`` (see ``build_objective``)."""
+        return build_objective(name, reduction=reduction, feature_layers=feature_layers,
+                               task="segmenter", target_map=self.target_map)
 
     def check_data(self, victim, data):
         """Raises unless ``data`` yields label maps fitting the segmenter ``victim``."""

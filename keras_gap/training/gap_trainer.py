@@ -76,7 +76,7 @@ class GAPTrainer(keras.Model):
             raise ValueError(
                 f"loss weights must be finite, >= 0 and not all 0, got {loss_weights}"
             )
-        if objective.task != victims[0].task:
+        if objective.task is not None and objective.task != victims[0].task:
             raise ValueError(
                 f"{objective!r} is an objective for a {objective.task}, but victim "
                 f"{victims[0].name} is a {victims[0].task}"
