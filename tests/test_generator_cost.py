@@ -6,6 +6,7 @@ import pytest
 
 from keras_gap.evaluation.cost import flops_per_image
 from keras_gap.evaluation.generator_costs import Design
+from keras_gap.evaluation.generator_costs import victim_costs
 from keras_gap.evaluation.generator_costs import parse_shape
 from keras_gap.generators import build_generator
 from train.generator_cost import main
@@ -67,3 +68,13 @@ def test_program_refuses_bad_arguments():
         main(["--design", "gan"])
     with pytest.raises(ValueError, match="--repeats"):
         main(["--repeats", "0"])
+
+
+def test_an_applications_victim_is_costed_without_downloading_weights(monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("tried to download ImageNet weights")
+
+    monkeypatch.setattr("keras.src.utils.file_utils.get_file", no_download)
+    row, = victim_costs(["mobilenet_v2"], [(32, 32, 3)], time=False)
+    assert row["image_shape"] == [32, 32, 3] and row["forward_flops"] > 0
+    assert row["pgd10_flops"] > row["fgsm_flops"] > row["forward_flops"]

@@ -23,6 +23,7 @@ from keras_gap.generators import build_generator
 from keras_gap.generators import generator_arguments
 from keras_gap.layers import LinfProjection
 from keras_gap.perturbers import ImageDependentPerturber
+from keras_gap.victims import is_application
 from keras_gap.victims import load_victim
 
 PGD_STEPS = 10
@@ -105,7 +106,9 @@ def victim_costs(victims, shapes, time=True, batch_size=None, warmup=1, repeats=
     rows = []
     for spec in victims:
         for shape in shapes:
-            victim = load_victim(spec, input_shape=shape)
+            # FLOPs and times do not depend on the weights: none are downloaded.
+            weights = "random" if is_application(spec) else None
+            victim = load_victim(spec, weights=weights, input_shape=shape)
             if tuple(victim.input_shape) != tuple(shape):
                 continue  # a .keras victim only runs at its own size
             forward = flops_per_image(victim.model)
