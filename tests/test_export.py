@@ -229,7 +229,7 @@ def test_existing_version_is_never_overwritten(exports):
     assert os.path.getmtime(os.path.join(export.path, "saved_model.pb")) == before
     with pytest.raises(ValueError, match="version must be an integer >= 1, got 0"):
         serving.export_savedmodel(export.perturber, output, name, version=0)
-    with pytest.raises(ValueError, match="plain directory name, got '../x'"):
+    with pytest.raises(ValueError, match="plain directory name of .*, got '../x'"):
         serving.export_savedmodel(export.perturber, output, "../x")
 
 

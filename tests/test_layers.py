@@ -9,6 +9,7 @@ from keras_gap.layers import LinfProjection
 from keras_gap.layers import ReflectionPadding2D
 from keras_gap.layers import StraightThroughLinfProjection
 from keras_gap.layers import projection_for_norm
+from keras_gap.layers.budget_projection import MIN_EPSILON
 from keras_gap.perturbers import ImageDependentPerturber
 from keras_gap.perturbers import load_perturber
 from keras_gap.generators import build_generator
@@ -53,10 +54,12 @@ def test_projection_scales_direction_only():
         np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)
 
 
-def test_tiny_epsilon_gives_almost_the_clean_perturbation_bound():
+def test_the_smallest_epsilon_still_bounds_the_perturbation():
     delta = _random_perturbations(3)
-    out = LinfProjection(1e-9)(delta).numpy()
-    assert np.abs(out).max() <= 1e-9 + 1e-15
+    out = LinfProjection(MIN_EPSILON)(delta).numpy()
+    assert np.abs(out).max() <= MIN_EPSILON * (1 + 1e-6)
+    with pytest.raises(ValueError, match="effectively 0"):
+        LinfProjection(MIN_EPSILON / 10)
 
 
 def test_projection_gradient_is_finite_at_zero():

@@ -36,6 +36,7 @@ from keras_gap.data.splits import check_split
 from keras_gap.evaluation.benchmark_methods import ART_METHODS
 from keras_gap.evaluation.benchmark_methods import DATA_DRIVEN
 from keras_gap.evaluation.benchmark_methods import METHODS
+from keras_gap.evaluation.benchmark_methods import VICTIM_GRADIENTS
 from keras_gap.evaluation.benchmark_methods import Bench
 from keras_gap.evaluation.throughput import device_description
 from keras_gap.generators import generator_arguments
@@ -49,6 +50,7 @@ from keras_gap.training.resources import check_attack_memory
 from keras_gap.training.resources import check_batch_memory
 from keras_gap.training.resources import check_generator_size
 from keras_gap.training.resources import check_seed
+from keras_gap.training.resources import largest_layer_values
 from keras_gap.training.resources import layer_values
 from keras_gap.victims import application_head_classes
 from keras_gap.victims import describe_weights
@@ -132,9 +134,15 @@ def check_benchmark_config(config):
 
 
 def _check_memory(config, victim, methods):
-    """Refuses batch sizes this machine cannot hold, before the first method."""
-    check_batch_memory(config.eval_batch_size, layer_values(victim.model),
-                       flag="--eval-batch-size", what="one attack batch")
+    """Refuses batch sizes this machine cannot hold, before the first method:
+    every layer output of the victim is kept for methods that back-propagate
+    through it, the largest one (input and output) for the others."""
+    if any(method in VICTIM_GRADIENTS for method in methods):
+        per_image = layer_values(victim.model)
+    else:
+        per_image = 2 * largest_layer_values(victim.model)
+    check_batch_memory(config.eval_batch_size, per_image, flag="--eval-batch-size",
+                       what="one attack batch")
     kind = next((m[len("gap_"):] for m in ("gap_image_dependent", "gap_universal")
                  if m in methods), None)
     if kind is not None:

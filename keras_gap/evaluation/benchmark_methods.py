@@ -208,3 +208,5 @@ METHODS = {
 ART_METHODS = {"art_uap": _art_uap, "art_pgd": _art_pgd}
 # The methods that learn from the training images (and share their budget).
 DATA_DRIVEN = ("gap_universal", "gap_image_dependent", "uap", "art_uap")
+# Methods that back-propagate through the victim on the attacked batches.
+VICTIM_GRADIENTS = ("uap", "fgsm", "pgd10", "art_uap", "art_pgd")
