@@ -3,11 +3,11 @@
 Three designs, each a builder function in its own module, listed in
 ``GENERATORS`` so the programs can pick one by name:
 
-- ``separable_resnet`` (the default): stride-2 stem, depthwise-separable
-  residual blocks, a decoder whose only full-resolution layer writes the
-  output channels. It fools Fashion-MNIST victims as well as the paper's
-  design at a small fraction of its cost (docs/generators.md).
-- ``resnet``: the paper's ResNet generator (Johnson et al.).
+- ``separable_resnet``: stride-2 stem, depthwise-separable residual
+  blocks, a decoder whose only full-resolution layer writes the output
+  channels: a small fraction of the paper design's FLOPs, and weaker at the
+  same training length (docs/benchmarks.md, "Generator designs").
+- ``resnet`` (the default): the paper's ResNet generator (Johnson et al.).
 - ``unet``: the pix2pix U-Net the original code uses for segmentation.
 
 ``generator_arguments`` turns the two size knobs of the programs
@@ -22,7 +22,6 @@ from keras_gap.generators.resnet_generator import resnet_generator
 from keras_gap.generators.separable_resnet_generator import separable_resnet_generator
 from keras_gap.generators.unet_generator import unet_generator
 
-DEFAULT_GENERATOR = "separable_resnet"
 # Images whose longer side is at most this many pixels get the "small" sizes.
 SMALL_IMAGE_SIDE = 64
 
@@ -88,7 +87,6 @@ def build_generator(kind, input_shape, **kwargs):
 
 
 __all__ = [
-    "DEFAULT_GENERATOR",
     "GENERATORS",
     "GeneratorSpec",
     "build_generator",
