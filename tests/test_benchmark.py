@@ -38,7 +38,8 @@ def test_benchmark_matches_budgets_and_reports_costs(victim_path, tmp_path, caps
     assert {(r["method"], r["epsilon"]) for r in rows} == {
         (m, e) for m in methods for e in (0.05, 0.1)}
     assert budgets["train_images"] == 48 and budgets["test_images"] == 40
-    assert budgets["train_steps"] == 2 and budgets["time_budget"] is None
+    assert budgets["train_steps"] == {"gap_universal": 2, "gap_image_dependent": 2}
+    assert budgets["time_budget"] is None
     for row in rows:
         assert 0.0 <= row["fooling_rate"] <= 1.0 and row["ms_per_image"] > 0
         assert row["train_images"] == (48 if row["method"] in DATA_DRIVEN else None)
@@ -54,7 +55,7 @@ def test_benchmark_matches_budgets_and_reports_costs(victim_path, tmp_path, caps
     table = (output_dir / "benchmark.md").read_text()
     assert "Training images: the same 48 drawn at random (seed 0)" in table
     assert "Test images: 40 drawn at random (seed 0)" in table
-    assert "GAP 2 steps of batch 16 per generator" in table
+    assert "GAP 2 steps (gap_universal), 2 steps (gap_image_dependent), batch 16" in table
     assert all(f"| {m} | 0.1 |" in table for m in methods)
     assert os.path.getsize(output_dir / "benchmark.png") > 1000
     assert f"[{len(rows)}/{len(rows)}]" in capsys.readouterr().out

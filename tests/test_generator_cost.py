@@ -16,7 +16,7 @@ def test_designs_and_shapes_parse():
     assert Design.parse("resnet:64:6") == Design("resnet", 64, 6)
     assert Design.parse("unet:32") == Design("unet", 32, None)
     assert Design.parse("separable_resnet").arguments((299, 299, 3)) == {
-        "filters": 32, "num_residual_blocks": 4}
+        "filters": 64, "num_residual_blocks": 6}
     assert Design("resnet", 8, 1).label((28, 28, 1)) == "resnet 8/1"
     assert parse_shape("299") == (299, 299, 3)
     assert parse_shape("28x20x1") == (28, 20, 1)

@@ -15,6 +15,7 @@ from keras_gap.training.attack_config import AttackConfig
 from keras_gap.training.attack_run import run_attack
 from keras_gap.cli import parse_epsilon
 from train import classifier
+from train.attack_arguments import parse_attack_config
 from train import universal
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -183,3 +184,21 @@ def test_tfds_sets_give_their_image_size_or_ask_for_one():
     assert native_image_shape("tfds:mnist") == (28, 28, 1)
     with pytest.raises(ValueError, match="vary in size .*give --image-size"):
         native_image_shape("tfds:imagenet2012")
+
+
+def test_each_kind_has_its_defaults_and_flags_override_them():
+    """A universal δ is computed once: the paper's generator and rate. An
+    image-dependent generator runs on every attacked image: the design built
+    for cost, trained longer at a higher rate (``KIND_DEFAULTS``)."""
+    def settings(config):
+        return config.generator, config.epochs, config.learning_rate
+
+    assert settings(parse_attack_config("universal", "", [])) == ("resnet", 5, 2e-4)
+    assert settings(parse_attack_config("image_dependent", "", [])) == (
+        "separable_resnet", 20, 1e-3)
+    assert settings(AttackConfig(kind="image_dependent")) == ("separable_resnet", 20, 1e-3)
+    chosen = parse_attack_config("image_dependent", "", [
+        "--generator", "resnet", "--epochs", "5", "--learning-rate", "2e-4"])
+    assert settings(chosen) == ("resnet", 5, 2e-4)
+    assert settings(AttackConfig(kind="image_dependent", generator="unet")) == (
+        "unet", 20, 1e-3)

@@ -12,6 +12,7 @@ from keras_gap.cli import SEED
 from keras_gap.cli import VICTIM_WEIGHTS_HELP
 from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.generators import GENERATORS
+from keras_gap.generators import SMALL_IMAGE_SIDE
 from keras_gap.layers.budget_projection import PROJECTION_METHODS
 from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.objectives import OBJECTIVES
@@ -104,13 +105,16 @@ def _add_attack_flags(add, defaults):
              "(CDA, LTP, BIA: the adversarial image clipped into [x−ε, x+ε] ∩ [0, 1], L∞ "
              "only); auto: clip for cda, ltp and bia under L∞, scale otherwise "
              "(default: %(default)s). --scaling is the same flag")
+    sizes = "; ".join(
+        f"{name} {spec.small[0]}/{spec.small[1] or 'auto'} up to {SMALL_IMAGE_SIDE} px, "
+        f"{spec.large[0]}/{spec.large[1] or 'auto'} above" for name, spec in sorted(GENERATORS.items()))
     add("--generator", choices=sorted(GENERATORS), default=defaults.generator,
         help="generator architecture (default: %(default)s)")
     add("--generator-filters", type=POSITIVE_INT,
-        help="width of the generator's first layer (default: 32 for images up to "
-             "64 pixels, 64 above)")
+        help="width of the generator's first layer (default filters/blocks: " + sizes + ")")
     add("--generator-blocks", type=int,
-        help="ResNet: residual blocks (default 3 small / 6 large); U-Net: depth")
+        help="residual blocks (ResNet designs) or depth (U-Net; auto: as deep as the "
+             "image allows, at most 8); default: the design's for the image size")
 
 
 def _add_training_flags(add, defaults):

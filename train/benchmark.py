@@ -29,11 +29,24 @@ from keras_gap.evaluation.benchmark import check_benchmark_config
 from keras_gap.evaluation.benchmark import run_benchmark
 from keras_gap.generators import GENERATORS
 from keras_gap.layers.budget_projection import PROJECTIONS
+from keras_gap.training.attack_config import AttackConfig
 from keras_gap.training.victim_training import ensure_default_victim
 
 
 def _comma_list(text):
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _kind_defaults(setting):
+    """"2000 image-dependent, 500 universal" for the help text."""
+    values = []
+    for kind in ("image_dependent", "universal"):
+        defaults = AttackConfig(kind=kind)
+        value = (defaults.epochs * defaults.steps_per_epoch if setting == "steps"
+                 else getattr(defaults, setting))
+        values.append(f"{value:g}" if isinstance(value, float) else f"{value}")
+        values[-1] += f" {kind.replace('_', '-')}"
+    return ", ".join(values)
 
 
 def _parser(defaults):
@@ -62,13 +75,14 @@ def _parser(defaults):
         help="give every data-driven method the same wall-clock budget per epsilon "
              "instead of --train-steps / --uap-passes")
     add("--train-steps", type=POSITIVE_INT, default=defaults.train_steps,
-        help="GAP training steps per generator (default: %(default)s, as train.image_dependent)")
+        help="GAP training steps per generator (default: as train.universal and "
+             "train.image_dependent: " + _kind_defaults("steps") + ")")
     add("--batch-size", type=POSITIVE_INT, default=defaults.batch_size,
         help="GAP training batch size (default: %(default)s)")
     add("--learning-rate", type=POSITIVE_FLOAT, default=defaults.learning_rate,
-        help="GAP Adam learning rate (default: %(default)s)")
+        help="GAP Adam learning rate (default: " + _kind_defaults("learning_rate") + ")")
     add("--generator", choices=sorted(GENERATORS), default=defaults.generator,
-        help="GAP generator design (default: %(default)s)")
+        help="GAP generator design (default: " + _kind_defaults("generator") + ")")
     add("--generator-filters", type=POSITIVE_INT,
         help="GAP generator width (default: the design's for the image size)")
     add("--generator-blocks", type=POSITIVE_INT,

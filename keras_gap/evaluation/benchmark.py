@@ -56,8 +56,8 @@ from keras_gap.victims import application_head_classes
 from keras_gap.victims import describe_weights
 from keras_gap.victims import load_victims
 
-# GAP trains as an image-dependent run of train.image_dependent does by default.
-_ATTACK_DEFAULTS = AttackConfig(kind="image_dependent")
+# GAP trains as a run of train.universal / train.image_dependent does by default.
+_ATTACK_DEFAULTS = AttackConfig()
 REPORT_FILES = ("benchmark.json", "benchmark.md", "benchmark.png")
 
 
@@ -75,16 +75,30 @@ class BenchmarkConfig:
     methods: tuple = None  # None: every method, ART's too when installed
     train_images: int = 10_000
     time_budget: float = None
-    train_steps: int = _ATTACK_DEFAULTS.epochs * _ATTACK_DEFAULTS.steps_per_epoch
+    # None: each GAP kind's default (KIND_DEFAULTS, as its train program).
+    train_steps: int = None
     batch_size: int = _ATTACK_DEFAULTS.batch_size
-    learning_rate: float = _ATTACK_DEFAULTS.learning_rate
-    generator: str = _ATTACK_DEFAULTS.generator
+    learning_rate: float = None
+    generator: str = None
     generator_filters: int = None
     generator_blocks: int = None
     uap_passes: int = 2
     eval_images: int = 1000
     eval_batch_size: int = 250
     seed: int = 0
+
+
+    def gap_settings(self, kind):
+        """``(generator, training steps, learning rate)`` of GAP ``kind``
+        ("universal" or "image_dependent"): the values given, else the
+        kind's defaults, as ``python -m train.<kind>`` trains."""
+        defaults = AttackConfig(kind=kind)
+        return (self.generator or defaults.generator,
+                self.train_steps or defaults.epochs * defaults.steps_per_epoch,
+                self.learning_rate or defaults.learning_rate)
+
+
+GAP_KINDS = {"gap_universal": "universal", "gap_image_dependent": "image_dependent"}
 
 
 def available_methods():
@@ -120,15 +134,20 @@ def check_benchmark_config(config):
     for name in ("train_images", "train_steps", "batch_size", "uap_passes", "eval_images",
                  "eval_batch_size"):
         value = getattr(config, name)
+        if value is None and name == "train_steps":
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name.replace('_', ' ')} must be an int >= 1, got {value!r}")
     check_time_budget(config.time_budget)
-    if not (np.isfinite(config.learning_rate) and config.learning_rate > 0):
+    if config.learning_rate is not None and not (
+            np.isfinite(config.learning_rate) and config.learning_rate > 0):
         raise ValueError(f"learning rate must be > 0, got {config.learning_rate!r}")
     check_split(config.split)
-    generator_arguments(config.generator, (28, 28, 1))  # rejects unknown generators
     check_seed(config.seed)
-    check_generator_size(config.generator, config.generator_filters, config.generator_blocks)
+    for kind in GAP_KINDS.values():
+        generator = config.gap_settings(kind)[0]
+        generator_arguments(generator, (28, 28, 1))  # rejects unknown generators
+        check_generator_size(generator, config.generator_filters, config.generator_blocks)
     check_output_files(config.output_dir, REPORT_FILES)
     return epsilons, _resolve_methods(config.methods)
 
@@ -143,15 +162,15 @@ def _check_memory(config, victim, methods):
         per_image = 2 * largest_layer_values(victim.model)
     check_batch_memory(config.eval_batch_size, per_image, flag="--eval-batch-size",
                        what="one attack batch")
-    kind = next((m[len("gap_"):] for m in ("gap_image_dependent", "gap_universal")
-                 if m in methods), None)
-    if kind is not None:
-        shape = victim.input_shape
-        perturber = build_perturber(kind, config.generator, shape, config.norm, 1.0,
-                                    **generator_arguments(config.generator, shape,
-                                                          config.generator_filters,
-                                                          config.generator_blocks))
-        check_attack_memory(config.batch_size, perturber, [victim])
+    shape = victim.input_shape
+    for method, kind in GAP_KINDS.items():
+        if method in methods:
+            generator = config.gap_settings(kind)[0]
+            perturber = build_perturber(kind, generator, shape, config.norm, 1.0,
+                                        **generator_arguments(generator, shape,
+                                                              config.generator_filters,
+                                                              config.generator_blocks))
+            check_attack_memory(config.batch_size, perturber, [victim])
 
 
 def sample_images(data, count, seed):
@@ -175,27 +194,51 @@ def budget_lines(config, bench, methods):
     data_driven = [m for m in methods if m in DATA_DRIVEN]
     if not data_driven:
         return [test_line]
-    image_shape = bench.victim.input_shape
-    sizes = generator_arguments(config.generator, image_shape, config.generator_filters,
-                                config.generator_blocks)
     if config.time_budget:
         compute = (f"Compute: the same wall-clock budget of {config.time_budget:g} s per "
                    "method and ε (GAP trains until it is spent; UAP and ART's UAP pass over "
                    "the images until it is spent or they fool 80 % of them).")
     else:
-        compute = (f"Compute: GAP {config.train_steps:,} steps of batch {config.batch_size} "
-                   f"per generator; UAP and ART's UAP at most {config.uap_passes} passes "
+        compute = (f"Compute: GAP {_gap_steps_text(config, methods)}, batch "
+                   f"{config.batch_size}; UAP and ART's UAP at most {config.uap_passes} passes "
                    "over the images (stopping early once they fool 80 % of them).")
-    generator = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in sizes.items())
     return [
         test_line,
         f"Training images: the same {len(bench.train_images):,} drawn at random (seed "
         f"{config.seed}) from the {config.dataset} train split for every data-driven method "
         f"({', '.join(data_driven)}).",
         compute,
-        f"GAP: {config.generator} generator ({generator}), Adam learning rate "
-        f"{config.learning_rate:g}, β₁ 0.5.",
+        *_gap_lines(config, bench.victim.input_shape, methods),
     ]
+
+
+def _gap_steps_text(config, methods):
+    """"2,000 steps (gap_image_dependent), 500 steps (gap_universal)"."""
+    return ", ".join(f"{config.gap_settings(kind)[1]:,} steps ({method})"
+                     for method, kind in GAP_KINDS.items() if method in methods) or "not run"
+
+
+def _gap_lines(config, image_shape, methods):
+    """One line per GAP kind run: its generator, sizes and learning rate."""
+    lines = []
+    for method, kind in GAP_KINDS.items():
+        if method not in methods:
+            continue
+        generator, _, learning_rate = config.gap_settings(kind)
+        sizes = generator_arguments(generator, image_shape, config.generator_filters,
+                                    config.generator_blocks)
+        described = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in sizes.items())
+        lines.append(f"{method}: {generator} generator ({described}), Adam learning rate "
+                     f"{learning_rate:g}, β₁ 0.5.")
+    return lines
+
+
+def gap_budgets(config, methods):
+    """``{method: training steps}`` of the GAP methods run (None with a time budget)."""
+    if config.time_budget:
+        return None
+    return {method: config.gap_settings(kind)[1]
+            for method, kind in GAP_KINDS.items() if method in methods}
 
 
 def _row(method, epsilon, built, fooling_rate, ms_per_image, train_images):
@@ -271,7 +314,7 @@ def markdown_table(rows):
 def _write_reports(rows, header, config, bench):
     """Writes the ``REPORT_FILES``, all of them or none."""
     budgets = {"train_images": len(bench.train_images), "time_budget": config.time_budget,
-               "train_steps": None if config.time_budget else config.train_steps,
+               "train_steps": gap_budgets(config, [row["method"] for row in rows]),
                "uap_passes": None if config.time_budget else config.uap_passes,
                "test_images": len(bench.test_images), "seed": config.seed,
                "victim_forward_flops": bench.victim_flops, "header": header}

@@ -113,18 +113,19 @@ class StopAfter(keras.callbacks.Callback):
 
 def _gap(bench, epsilon, kind):
     config = bench.config
+    generator, train_steps, learning_rate = config.gap_settings(kind)
     image_shape = bench.victim.input_shape
     keras.utils.set_random_seed(config.seed)
     perturber = build_perturber(
-        kind, config.generator, image_shape, config.norm, epsilon, seed=config.seed,
-        **generator_arguments(config.generator, image_shape, config.generator_filters,
+        kind, generator, image_shape, config.norm, epsilon, seed=config.seed,
+        **generator_arguments(generator, image_shape, config.generator_filters,
                               config.generator_blocks))
     trainer = GAPTrainer(perturber, [bench.victim], bench.task.objective("untargeted"))
-    trainer.compile(keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=0.5))
+    trainer.compile(keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5))
     images = tf.data.Dataset.from_tensor_slices(bench.train_images).shuffle(
         len(bench.train_images), seed=config.seed, reshuffle_each_iteration=True)
     counter = StopAfter(config.time_budget)
-    steps = _UNLIMITED_STEPS if config.time_budget else config.train_steps
+    steps = _UNLIMITED_STEPS if config.time_budget else train_steps
     start = time.perf_counter()
     trainer.fit(images.repeat().batch(config.batch_size).prefetch(2), epochs=1,
                 steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=[counter])

@@ -3,11 +3,12 @@
 Three designs, each a builder function in its own module, listed in
 ``GENERATORS`` so the programs can pick one by name:
 
-- ``separable_resnet``: stride-2 stem, depthwise-separable residual
-  blocks, a decoder whose only full-resolution layer writes the output
-  channels: a small fraction of the paper design's FLOPs, and weaker at the
-  same training length (docs/benchmarks.md, "Generator designs").
-- ``resnet`` (the default): the paper's ResNet generator (Johnson et al.).
+- ``separable_resnet`` (the image-dependent default): stride-2 stem,
+  depthwise-separable residual blocks, a decoder whose only
+  full-resolution layer writes the output channels: 64/6 costs 1/20 of the
+  paper design's FLOPs at 299 px (docs/benchmarks.md, "Generator designs").
+- ``resnet`` (the universal default): the paper's ResNet generator
+  (Johnson et al.).
 - ``unet``: the pix2pix U-Net the original code uses for segmentation.
 
 ``generator_arguments`` turns the two size knobs of the programs
@@ -50,7 +51,7 @@ class GeneratorSpec:
 
 GENERATORS = {
     "separable_resnet": GeneratorSpec(
-        separable_resnet_generator, "num_residual_blocks", small=(16, 2), large=(32, 4)),
+        separable_resnet_generator, "num_residual_blocks", small=(32, 4), large=(64, 6)),
     "resnet": GeneratorSpec(
         resnet_generator, "num_residual_blocks", small=(32, 3), large=(64, 6)),
     "unet": GeneratorSpec(

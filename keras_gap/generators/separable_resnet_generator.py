@@ -15,10 +15,12 @@ and moves every expensive operation off the full-resolution grid:
   transposed convolution (4×4) goes straight from ``filters`` channels to
   the output's, so the only full-resolution layer writes 1–3 channels.
 
-At 299×299 with 32 filters and 4 blocks this is about 1.1 GFLOP per image,
-under 1/80 of the paper's generator; on Fashion-MNIST it fools as well (see
-docs/generators.md). Inputs of any fixed size are padded to a multiple of
-``2 ** num_downsampling`` and the output is cropped back.
+At 299×299 the defaults for large images (64 filters, 6 blocks) cost
+about 4.7 GFLOP per image, 1/20 of the paper's generator, and those for
+small ones (32 filters, 4 blocks) 8.5 MFLOP at 28×28 (docs/benchmarks.md,
+"Generator designs: cost and fooling", with what each fools). Inputs of
+any fixed size are padded to a multiple of ``2 ** num_downsampling`` and
+the output is cropped back.
 """
 
 import keras
