@@ -2,8 +2,10 @@
 
 A generated ImageNet-layout folder (class folders named by real WordNet ids,
 JPEGs of 300–500 pixels), a Keras Applications victim at the paper's input
-size with weights from a local ``.weights.h5`` file, the paper's generator
-(64 filters, 6 residual blocks) trained for one step, then
+size with weights from a local ``.weights.h5`` file, a generator of 64
+filters and 6 residual blocks (the paper's ResNet for the universal run, the
+image-dependent default ``separable_resnet`` for the other) trained for one
+step, then
 ``train.evaluate`` with the weights file, ``export.savedmodel``, and the
 exported signature run on a JPEG. It proves the wiring, shapes,
 preprocessing and weights at paper size, not accuracy (the weights are
