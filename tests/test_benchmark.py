@@ -2,13 +2,16 @@
 
 import json
 import os
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
 
 from keras_gap.data import load_image_data
+from keras_gap.evaluation.benchmark import BenchmarkConfig
 from keras_gap.evaluation.benchmark import available_methods
+from keras_gap.evaluation.benchmark import budget_lines
 from keras_gap.evaluation.benchmark import sample_images
 from keras_gap.evaluation.benchmark_methods import DATA_DRIVEN
 from keras_gap.evaluation.benchmark_methods import METHODS
@@ -112,3 +115,23 @@ def test_bad_arguments_raise_clear_errors(victim_path, tmp_path, argv, message):
     with pytest.raises(ValueError) as error:
         main(["--victim", victim_path, "--output-dir", str(tmp_path)] + argv)
     assert message in str(error.value)
+
+
+def test_the_header_states_each_gap_kinds_own_defaults_and_only_the_methods_run():
+    bench = SimpleNamespace(test_images=np.zeros((40, 28, 28, 1)),
+                            train_images=np.zeros((48, 28, 28, 1)), test_split="test",
+                            victim=SimpleNamespace(input_shape=(28, 28, 1)))
+    config = BenchmarkConfig(victim="victim.keras", output_dir="out")
+    text = "\n".join(budget_lines(config, bench, ("gap_image_dependent", "fgsm")))
+    assert "Compute: GAP 2,000 steps (gap_image_dependent), batch 64." in text
+    assert ("gap_image_dependent: separable_resnet generator (filters 32, num residual "
+            "blocks 4), Adam learning rate 0.001") in text
+    assert "UAP" not in text and "gap_universal" not in text
+    text = "\n".join(budget_lines(config, bench, ("gap_universal", "uap")))
+    assert "GAP 500 steps (gap_universal), batch 64; UAP and ART's UAP at most 2 passes" in text
+    assert "gap_universal: resnet generator (filters 32, num residual blocks 3), " \
+           "Adam learning rate 0.0002" in text
+    chosen = BenchmarkConfig(victim="victim.keras", output_dir="out", generator="unet",
+                             train_steps=7, learning_rate=0.01)
+    assert chosen.gap_settings("universal") == chosen.gap_settings("image_dependent") == (
+        "unet", 7, 0.01)

@@ -194,14 +194,7 @@ def budget_lines(config, bench, methods):
     data_driven = [m for m in methods if m in DATA_DRIVEN]
     if not data_driven:
         return [test_line]
-    if config.time_budget:
-        compute = (f"Compute: the same wall-clock budget of {config.time_budget:g} s per "
-                   "method and ε (GAP trains until it is spent; UAP and ART's UAP pass over "
-                   "the images until it is spent or they fool 80 % of them).")
-    else:
-        compute = (f"Compute: GAP {_gap_steps_text(config, methods)}, batch "
-                   f"{config.batch_size}; UAP and ART's UAP at most {config.uap_passes} passes "
-                   "over the images (stopping early once they fool 80 % of them).")
+    compute = "Compute: " + "; ".join(_compute_parts(config, methods)) + "."
     return [
         test_line,
         f"Training images: the same {len(bench.train_images):,} drawn at random (seed "
@@ -212,10 +205,23 @@ def budget_lines(config, bench, methods):
     ]
 
 
-def _gap_steps_text(config, methods):
-    """"2,000 steps (gap_image_dependent), 500 steps (gap_universal)"."""
-    return ", ".join(f"{config.gap_settings(kind)[1]:,} steps ({method})"
-                     for method, kind in GAP_KINDS.items() if method in methods) or "not run"
+def _compute_parts(config, methods):
+    """What the data-driven methods run were given, GAP's and the UAPs'."""
+    gap = [(method, kind) for method, kind in GAP_KINDS.items() if method in methods]
+    uap = any(method in methods for method in ("uap", "art_uap"))
+    if config.time_budget:
+        return [f"the same wall-clock budget of {config.time_budget:g} s per method and ε "
+                "(GAP trains until it is spent; UAP and ART's UAP pass over the images until "
+                "it is spent or they fool 80 % of them)"]
+    parts = []
+    if gap:
+        steps = ", ".join(f"{config.gap_settings(kind)[1]:,} steps ({method})"
+                          for method, kind in gap)
+        parts.append(f"GAP {steps}, batch {config.batch_size}")
+    if uap:
+        parts.append(f"UAP and ART's UAP at most {config.uap_passes} passes over the images "
+                     "(stopping early once they fool 80 % of them)")
+    return parts
 
 
 def _gap_lines(config, image_shape, methods):
