@@ -87,7 +87,6 @@ class BenchmarkConfig:
     eval_batch_size: int = 250
     seed: int = 0
 
-
     def gap_settings(self, kind):
         """``(generator, training steps, learning rate)`` of GAP ``kind``
         ("universal" or "image_dependent"): the values given, else the
