@@ -163,11 +163,30 @@ def test_layer_config_round_trip(layer):
     np.testing.assert_array_equal(layer(x).numpy(), again(x).numpy())
 
 
-def test_reflection_padding_matches_tf_pad():
-    x = np.random.default_rng(0).random((2, 5, 6, 3)).astype(np.float32)
-    out = ReflectionPadding2D(((1, 2), (3, 0)))(x).numpy()
-    expected = tf.pad(x, [[0, 0], [1, 2], [3, 0], [0, 0]], mode="REFLECT").numpy()
-    np.testing.assert_array_equal(out, expected)
+@pytest.mark.parametrize("padding", [
+    ((1, 2), (3, 0)), 1, ((3, 2), (3, 2)), ((0, 0), (0, 4)), ((4, 4), (5, 5)),
+])
+def test_reflection_padding_matches_tf_pad(padding):
+    """The slices-and-concatenation padding equals MirrorPad in REFLECT mode,
+    values and input gradient, up to the largest legal pad (side - 1)."""
+    layer = ReflectionPadding2D(padding)
+    (top, bottom), (left, right) = layer.padding
+    x = tf.constant(np.random.default_rng(0).random((2, 5, 6, 3)).astype(np.float32))
+    weights = tf.constant(np.random.default_rng(1).random(
+        (2, 5 + top + bottom, 6 + left + right, 3)).astype(np.float32))
+
+    def mirror(images):
+        return tf.pad(images, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="REFLECT")
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, theirs = layer(x), mirror(x)
+        ours_sum, theirs_sum = tf.reduce_sum(ours * weights), tf.reduce_sum(theirs * weights)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    np.testing.assert_allclose(tape.gradient(ours_sum, x).numpy(),
+                               tape.gradient(theirs_sum, x).numpy(), rtol=1e-6, atol=1e-6)
+    symbolic = layer(keras.Input((5, 6, 3)))
+    assert tuple(symbolic.shape) == (None, *theirs.shape[1:])
 
 
 @pytest.mark.parametrize("mode,module", [
