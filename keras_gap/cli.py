@@ -67,7 +67,21 @@ def positive_float(text):
     return value
 
 
+def ema_momentum(text):
+    """A momentum in [0, 1): 0 turns the weight averaging off."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise ValueError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
 # Help texts of flags several programs share.
+EMA_MOMENTUM_HELP = (
+    "momentum of the exponential moving average of the generator's weights, saved "
+    "instead of the last weights (0.99: about the last 100 steps; 0: off)")
 VICTIM_WEIGHTS_HELP = (
     "weights of a Keras Applications victim: 'imagenet' (Keras downloads them once), "
     "a local weights file (.weights.h5, or the .h5 Keras downloads), or 'random' "
@@ -96,6 +110,7 @@ EPSILON = _argparse_type(parse_epsilon)
 SEED = _argparse_type(seed)
 POSITIVE_INT = _argparse_type(positive_int)
 POSITIVE_FLOAT = _argparse_type(positive_float)
+EMA_MOMENTUM = _argparse_type(ema_momentum)
 
 
 def run_program(main, argv=None):

@@ -43,6 +43,11 @@ def test_benchmark_matches_budgets_and_reports_costs(victim_path, tmp_path, caps
     assert budgets["train_images"] == 48 and budgets["test_images"] == 40
     assert budgets["train_steps"] == {"gap_universal": 2, "gap_image_dependent": 2}
     assert budgets["time_budget"] is None
+    # Each GAP kind's own defaults, as its train program: the image-dependent
+    # generator's weights are averaged, the universal one's are not.
+    assert budgets["gap_settings"]["gap_image_dependent"]["ema_momentum"] == 0.99
+    assert budgets["gap_settings"]["gap_universal"]["ema_momentum"] == 0.0
+    assert budgets["gap_settings"]["gap_universal"]["train_steps"] == 2
     for row in rows:
         assert 0.0 <= row["fooling_rate"] <= 1.0 and row["ms_per_image"] > 0
         assert row["train_images"] == (48 if row["method"] in DATA_DRIVEN else None)
@@ -125,13 +130,16 @@ def test_the_header_states_each_gap_kinds_own_defaults_and_only_the_methods_run(
     text = "\n".join(budget_lines(config, bench, ("gap_image_dependent", "fgsm")))
     assert "Compute: GAP 2,000 steps (gap_image_dependent), batch 64." in text
     assert ("gap_image_dependent: separable_resnet generator (filters 32, num residual "
-            "blocks 4), Adam learning rate 0.001") in text
+            "blocks 4), Adam learning rate 0.001, β₁ 0.5, weights averaged (EMA momentum "
+            "0.99).") in text
     assert "UAP" not in text and "gap_universal" not in text
     text = "\n".join(budget_lines(config, bench, ("gap_universal", "uap")))
     assert "GAP 500 steps (gap_universal), batch 64; UAP and ART's UAP at most 2 passes" in text
     assert "gap_universal: resnet generator (filters 32, num residual blocks 3), " \
-           "Adam learning rate 0.0002" in text
+           "Adam learning rate 0.0002, β₁ 0.5.\n" in text + "\n"
     chosen = BenchmarkConfig(victim="victim.keras", output_dir="out", generator="unet",
-                             train_steps=7, learning_rate=0.01)
+                             train_steps=7, learning_rate=0.01, ema_momentum=0.0)
     assert chosen.gap_settings("universal") == chosen.gap_settings("image_dependent") == (
-        "unet", 7, 0.01)
+        "unet", 7, 0.01, 0.0)
+    averaged = BenchmarkConfig(victim="victim.keras", output_dir="out", ema_momentum=0.9)
+    assert averaged.gap_settings("universal").ema_momentum == 0.9

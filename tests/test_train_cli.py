@@ -130,6 +130,45 @@ def test_an_interrupted_run_resumes_from_its_backup(tiny_victim_path, tmp_path):
     assert os.path.isfile(tmp_path / "r" / "perturber.keras")
 
 
+class _Averages(keras.callbacks.Callback):
+    """The optimizer's moving averages of the generator's weights when an
+    epoch begins (after a backup is restored); stops at ``stop_epoch``."""
+
+    def __init__(self, stop_epoch=None):
+        super().__init__()
+        self.stop_epoch = stop_epoch
+        self.at_epoch = {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.model.optimizer.built:  # not before the first step
+            averages = self.model.optimizer._model_variables_moving_average
+            self.at_epoch[epoch] = [np.array(v) for v in averages]
+        if epoch == self.stop_epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_averaged_run_resumes_with_its_averages(tiny_victim_path, tmp_path):
+    """The backup holds the moving averages with the optimizer's state: a
+    resumed run goes on averaging from where it stopped, not from its raw
+    weights."""
+    config = AttackConfig(
+        kind="image_dependent", victims=[tiny_victim_path], output_dir=str(tmp_path / "r"),
+        epochs=3, steps_per_epoch=2, batch_size=8, generator_filters=4, generator_blocks=1,
+        eval_images=32, ema_momentum=0.9, learning_rate=1e-2,
+    )
+    first = _Averages(stop_epoch=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_attack(config, log=lambda *_: None, verbose=0, callbacks=[first])
+    resumed = _Averages()
+    run_attack(config, log=lambda *_: None, verbose=0, callbacks=[resumed])
+    assert sorted(resumed.at_epoch) == [1, 2]
+    for before, after in zip(first.at_epoch[1], resumed.at_epoch[1]):
+        np.testing.assert_array_equal(before, after)
+    assert any(np.abs(a).max() > 0 for a in resumed.at_epoch[1])
+    with open(tmp_path / "r" / "config.json") as handle:
+        assert json.load(handle)["ema_momentum"] == 0.9
+
+
 def _run_cli(*arguments):
     return subprocess.run(
         [sys.executable, "-m", "train.universal", *arguments], cwd=REPOSITORY,
@@ -144,6 +183,7 @@ def _run_cli(*arguments):
     (["--victim", "alexnet"], "'alexnet'"),
     (["--reduction", "mean"], "'mean'"),
     (["--projection", "straight_through_2018", "--norm", "l2"], "not 'l2'"),
+    (["--ema-momentum", "1"], "'1'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(arguments, fragment, tmp_path):
     result = _run_cli(*arguments, "--output-dir", str(tmp_path / "out"))
@@ -187,18 +227,21 @@ def test_tfds_sets_give_their_image_size_or_ask_for_one():
 
 
 def test_each_kind_has_its_defaults_and_flags_override_them():
-    """A universal δ is computed once: the paper's generator and rate. An
-    image-dependent generator runs on every attacked image: the design built
-    for cost, trained longer at a higher rate (``KIND_DEFAULTS``)."""
+    """A universal δ is computed once: the paper's generator, rate and plain
+    Adam. An image-dependent generator runs on every attacked image: the
+    design built for cost, trained longer at a higher rate, its weights
+    averaged (``KIND_DEFAULTS``)."""
     def settings(config):
-        return config.generator, config.epochs, config.learning_rate
+        return config.generator, config.epochs, config.learning_rate, config.ema_momentum
 
-    assert settings(parse_attack_config("universal", "", [])) == ("resnet", 5, 2e-4)
+    assert settings(parse_attack_config("universal", "", [])) == ("resnet", 5, 2e-4, 0.0)
     assert settings(parse_attack_config("image_dependent", "", [])) == (
-        "separable_resnet", 20, 1e-3)
-    assert settings(AttackConfig(kind="image_dependent")) == ("separable_resnet", 20, 1e-3)
+        "separable_resnet", 20, 1e-3, 0.99)
+    assert settings(AttackConfig(kind="image_dependent")) == ("separable_resnet", 20, 1e-3, 0.99)
     chosen = parse_attack_config("image_dependent", "", [
-        "--generator", "resnet", "--epochs", "5", "--learning-rate", "2e-4"])
-    assert settings(chosen) == ("resnet", 5, 2e-4)
+        "--generator", "resnet", "--epochs", "5", "--learning-rate", "2e-4",
+        "--ema-momentum", "0"])
+    assert settings(chosen) == ("resnet", 5, 2e-4, 0.0)
     assert settings(AttackConfig(kind="image_dependent", generator="unet")) == (
-        "unet", 20, 1e-3)
+        "unet", 20, 1e-3, 0.99)
+    assert parse_attack_config("universal", "", ["--ema-momentum", "0.9"]).ema_momentum == 0.9

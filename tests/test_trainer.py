@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from keras_gap import Untargeted
 from keras_gap import Victim
 from keras_gap.objectives import Objective
 from keras_gap.perturbers import build_perturber
+from keras_gap.training.gap_trainer import gap_optimizer
 
 
 def _perturber(kind="universal", shape=(28, 28, 1)):
@@ -167,3 +170,47 @@ def test_images_outside_the_unit_range_stop_training():
     pixels = np.full((8, 28, 28, 1), 255.0, np.float32)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\]"):
         trainer.fit(tf.data.Dataset.from_tensor_slices(pixels).batch(8), verbose=0)
+
+
+class _RawWeights(keras.callbacks.Callback):
+    """The generator's weights after every training step, before ``fit``
+    ends."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+        self.steps = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append([w.copy() for w in self.generator.get_weights()])
+
+
+def test_weight_averaging_leaves_the_moving_average_in_the_generator(fashion_train):
+    """``gap_optimizer(rate, m)``: after ``fit`` the generator holds
+    a₁ = w₁, aₜ = m·aₜ₋₁ + (1 − m)·wₜ of its step-by-step weights wₜ, not the
+    last ones; with m = 0 it holds the last ones."""
+    images, labels = fashion_train[0][:96], fashion_train[1][:96]
+    victim_model = tiny_classifier()
+    for momentum in (0.5, 0.0):
+        keras.utils.set_random_seed(0)
+        perturber = _perturber("image_dependent")
+        trainer = GAPTrainer(perturber, victim_model, Untargeted())
+        trainer.compile(gap_optimizer(1e-2, momentum))
+        recorder = _RawWeights(perturber.generator)
+        trainer.fit(_dataset(images, labels), epochs=1, verbose=0, callbacks=[recorder])
+        assert len(recorder.steps) == 3
+        average = recorder.steps[0]
+        for weights in recorder.steps[1:]:
+            average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)]
+        final = perturber.generator.get_weights()
+        for expected, got in zip(average, final):
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        moved = any(not np.allclose(last, got) for last, got in zip(recorder.steps[-1], final))
+        assert moved == (momentum > 0)
+
+
+@pytest.mark.parametrize("momentum", [-0.1, 1.0, 1, True, "0.9", None])
+def test_a_bad_ema_momentum_is_named(momentum):
+    with pytest.raises(ValueError, match=f"ema momentum must be a number in \\[0, 1\\), got "
+                                         f"{re.escape(repr(momentum))}"):
+        gap_optimizer(1e-3, momentum)

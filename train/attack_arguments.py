@@ -4,6 +4,8 @@ import argparse
 
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import EPSILON
+from keras_gap.cli import EMA_MOMENTUM
+from keras_gap.cli import EMA_MOMENTUM_HELP
 from keras_gap.cli import JIT_COMPILE_HELP
 from keras_gap.cli import MIXED_PRECISION_HELP
 from keras_gap.cli import POSITIVE_FLOAT
@@ -126,6 +128,8 @@ def _add_training_flags(add, defaults):
         help="global batch size (default: %(default)s)")
     add("--learning-rate", type=POSITIVE_FLOAT, default=defaults.learning_rate,
         help="Adam learning rate, beta_1 = 0.5 (default: %(default)s)")
+    add("--ema-momentum", type=EMA_MOMENTUM, default=defaults.ema_momentum,
+        help=EMA_MOMENTUM_HELP + " (default: %(default)s)")
     add("--seed", type=SEED, default=defaults.seed,
         help="seed of weights, pattern Z, shuffling and the noise floor (default: %(default)s)")
     add("--strategy", choices=STRATEGIES, default=defaults.strategy,

@@ -17,6 +17,8 @@ import argparse
 import dataclasses
 import sys
 
+from keras_gap.cli import EMA_MOMENTUM
+from keras_gap.cli import EMA_MOMENTUM_HELP
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import parse_epsilon
 from keras_gap.cli import POSITIVE_FLOAT
@@ -81,6 +83,9 @@ def _parser(defaults):
         help="GAP training batch size (default: %(default)s)")
     add("--learning-rate", type=POSITIVE_FLOAT, default=defaults.learning_rate,
         help="GAP Adam learning rate (default: " + _kind_defaults("learning_rate") + ")")
+    add("--ema-momentum", type=EMA_MOMENTUM, default=defaults.ema_momentum,
+        help="GAP: " + EMA_MOMENTUM_HELP + " (default: " + _kind_defaults("ema_momentum")
+             + ")")
     add("--generator", choices=sorted(GENERATORS), default=defaults.generator,
         help="GAP generator design (default: " + _kind_defaults("generator") + ")")
     add("--generator-filters", type=POSITIVE_INT,

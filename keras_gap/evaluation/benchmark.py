@@ -21,6 +21,7 @@ directory and the batch sizes are checked before the first method.
 
 import dataclasses
 import os
+import typing
 
 import numpy as np
 
@@ -46,6 +47,7 @@ from keras_gap.reports.tables import format_table
 from keras_gap.reports.tables import write_text
 from keras_gap.tasks import task_for
 from keras_gap.training.attack_config import AttackConfig
+from keras_gap.training.gap_trainer import check_ema_momentum
 from keras_gap.training.resources import check_attack_memory
 from keras_gap.training.resources import check_batch_memory
 from keras_gap.training.resources import check_generator_size
@@ -79,6 +81,7 @@ class BenchmarkConfig:
     train_steps: int = None
     batch_size: int = _ATTACK_DEFAULTS.batch_size
     learning_rate: float = None
+    ema_momentum: float = None
     generator: str = None
     generator_filters: int = None
     generator_blocks: int = None
@@ -88,13 +91,24 @@ class BenchmarkConfig:
     seed: int = 0
 
     def gap_settings(self, kind):
-        """``(generator, training steps, learning rate)`` of GAP ``kind``
-        ("universal" or "image_dependent"): the values given, else the
-        kind's defaults, as ``python -m train.<kind>`` trains."""
+        """The ``GapSettings`` of GAP ``kind`` ("universal" or
+        "image_dependent"): the values given, else the kind's defaults, as
+        ``python -m train.<kind>`` trains."""
         defaults = AttackConfig(kind=kind)
-        return (self.generator or defaults.generator,
-                self.train_steps or defaults.epochs * defaults.steps_per_epoch,
-                self.learning_rate or defaults.learning_rate)
+        return GapSettings(
+            self.generator or defaults.generator,
+            self.train_steps or defaults.epochs * defaults.steps_per_epoch,
+            self.learning_rate or defaults.learning_rate,
+            defaults.ema_momentum if self.ema_momentum is None else self.ema_momentum)
+
+
+class GapSettings(typing.NamedTuple):
+    """How the benchmark trains one GAP kind."""
+
+    generator: str
+    train_steps: int
+    learning_rate: float
+    ema_momentum: float
 
 
 GAP_KINDS = {"gap_universal": "universal", "gap_image_dependent": "image_dependent"}
@@ -141,10 +155,12 @@ def check_benchmark_config(config):
     if config.learning_rate is not None and not (
             np.isfinite(config.learning_rate) and config.learning_rate > 0):
         raise ValueError(f"learning rate must be > 0, got {config.learning_rate!r}")
+    if config.ema_momentum is not None:
+        check_ema_momentum(config.ema_momentum)
     check_split(config.split)
     check_seed(config.seed)
     for kind in GAP_KINDS.values():
-        generator = config.gap_settings(kind)[0]
+        generator = config.gap_settings(kind).generator
         generator_arguments(generator, (28, 28, 1))  # rejects unknown generators
         check_generator_size(generator, config.generator_filters, config.generator_blocks)
     check_output_files(config.output_dir, REPORT_FILES)
@@ -164,7 +180,7 @@ def _check_memory(config, victim, methods):
     shape = victim.input_shape
     for method, kind in GAP_KINDS.items():
         if method in methods:
-            generator = config.gap_settings(kind)[0]
+            generator = config.gap_settings(kind).generator
             perturber = build_perturber(kind, generator, shape, config.norm, 1.0,
                                         **generator_arguments(generator, shape,
                                                               config.generator_filters,
@@ -214,7 +230,7 @@ def _compute_parts(config, methods):
                 "it is spent or they fool 80 % of them)"]
     parts = []
     if gap:
-        steps = ", ".join(f"{config.gap_settings(kind)[1]:,} steps ({method})"
+        steps = ", ".join(f"{config.gap_settings(kind).train_steps:,} steps ({method})"
                           for method, kind in gap)
         parts.append(f"GAP {steps}, batch {config.batch_size}")
     if uap:
@@ -229,12 +245,14 @@ def _gap_lines(config, image_shape, methods):
     for method, kind in GAP_KINDS.items():
         if method not in methods:
             continue
-        generator, _, learning_rate = config.gap_settings(kind)
-        sizes = generator_arguments(generator, image_shape, config.generator_filters,
+        settings = config.gap_settings(kind)
+        sizes = generator_arguments(settings.generator, image_shape, config.generator_filters,
                                     config.generator_blocks)
         described = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in sizes.items())
-        lines.append(f"{method}: {generator} generator ({described}), Adam learning rate "
-                     f"{learning_rate:g}, β₁ 0.5.")
+        averaged = (f", weights averaged (EMA momentum {settings.ema_momentum:g})"
+                    if settings.ema_momentum else "")
+        lines.append(f"{method}: {settings.generator} generator ({described}), Adam learning "
+                     f"rate {settings.learning_rate:g}, β₁ 0.5{averaged}.")
     return lines
 
 
@@ -242,7 +260,7 @@ def gap_budgets(config, methods):
     """``{method: training steps}`` of the GAP methods run (None with a time budget)."""
     if config.time_budget:
         return None
-    return {method: config.gap_settings(kind)[1]
+    return {method: config.gap_settings(kind).train_steps
             for method, kind in GAP_KINDS.items() if method in methods}
 
 
@@ -320,6 +338,9 @@ def _write_reports(rows, header, config, bench):
     """Writes the ``REPORT_FILES``, all of them or none."""
     budgets = {"train_images": len(bench.train_images), "time_budget": config.time_budget,
                "train_steps": gap_budgets(config, [row["method"] for row in rows]),
+               "gap_settings": {method: config.gap_settings(kind)._asdict()
+                                for method, kind in GAP_KINDS.items()
+                                if any(row["method"] == method for row in rows)},
                "uap_passes": None if config.time_budget else config.uap_passes,
                "test_images": len(bench.test_images), "seed": config.seed,
                "victim_forward_flops": bench.victim_flops, "header": header}

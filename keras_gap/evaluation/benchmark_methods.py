@@ -25,6 +25,7 @@ from keras_gap.evaluation.cost import flops_per_image
 from keras_gap.generators import generator_arguments
 from keras_gap.perturbers import build_perturber
 from keras_gap.training.gap_trainer import GAPTrainer
+from keras_gap.training.gap_trainer import gap_optimizer
 
 PGD_STEPS = 10
 # FLOPs per pixel of adding a ready perturbation and clipping to [0, 1].
@@ -113,7 +114,7 @@ class StopAfter(keras.callbacks.Callback):
 
 def _gap(bench, epsilon, kind):
     config = bench.config
-    generator, train_steps, learning_rate = config.gap_settings(kind)
+    generator, train_steps, learning_rate, ema_momentum = config.gap_settings(kind)
     image_shape = bench.victim.input_shape
     keras.utils.set_random_seed(config.seed)
     perturber = build_perturber(
@@ -121,7 +122,7 @@ def _gap(bench, epsilon, kind):
         **generator_arguments(generator, image_shape, config.generator_filters,
                               config.generator_blocks))
     trainer = GAPTrainer(perturber, [bench.victim], bench.task.objective("untargeted"))
-    trainer.compile(keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5))
+    trainer.compile(gap_optimizer(learning_rate, ema_momentum))
     images = tf.data.Dataset.from_tensor_slices(bench.train_images).shuffle(
         len(bench.train_images), seed=config.seed, reshuffle_each_iteration=True)
     counter = StopAfter(config.time_budget)

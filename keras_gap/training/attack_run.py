@@ -42,6 +42,7 @@ from keras_gap.training.distribution import remove_worker_directory
 from keras_gap.training.distribution import shard_by_data
 from keras_gap.training.distribution import worker_directory
 from keras_gap.training.gap_trainer import GAPTrainer
+from keras_gap.training.gap_trainer import gap_optimizer
 from keras_gap.training.precision import mixed_precision_scope
 from keras_gap.training.resources import check_attack_memory
 from keras_gap.training.resources import check_unet_depth
@@ -128,7 +129,7 @@ def build_attack(config, replicas=1):
         trainer_class = multi_worker_trainer(GAPTrainer)
     objective = task.objective(config.objective, config.reduction, config.feature_layers)
     trainer = trainer_class(perturber, victims, objective, config.loss_weights)
-    trainer.compile(keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=0.5),
+    trainer.compile(gap_optimizer(config.learning_rate, config.ema_momentum),
                     jit_compile=JIT_COMPILE[config.jit_compile])
     _first_step(trainer, config, image_shape)
     return Attack(victims, train, test, task, perturber, trainer)

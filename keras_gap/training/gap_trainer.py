@@ -28,6 +28,31 @@ def _gather_global_batch(values):
     return context.all_gather(values, axis=0)
 
 
+def check_ema_momentum(momentum):
+    """Raises a ``ValueError`` naming ``momentum`` unless 0 <= momentum < 1."""
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not (
+            0 <= momentum < 1):
+        raise ValueError(f"ema momentum must be a number in [0, 1), got {momentum!r}")
+    return float(momentum)
+
+
+def gap_optimizer(learning_rate, ema_momentum=0.0):
+    """The paper's optimizer, Adam with β₁ = 0.5, at ``learning_rate``.
+
+    With ``ema_momentum`` > 0 it also keeps an exponential moving average of
+    the generator's weights (``m · average + (1 − m) · weights`` after every
+    step; 0.99 averages about the last 100 steps), and ``fit`` ends by
+    writing the averages into the generator, so the perturber a run saves is
+    the averaged one. Backups hold the averages with the optimizer's state,
+    so a resumed run continues them.
+    """
+    momentum = check_ema_momentum(ema_momentum)
+    if momentum == 0:
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5, use_ema=True,
+                                 ema_momentum=momentum)
+
+
 def _as_victims(victims):
     if isinstance(victims, (Victim, keras.Model)):
         victims = [victims]
@@ -125,7 +150,7 @@ class GAPTrainer(keras.Model):
         on where a GPU is visible, off on CPU-only machines.
         """
         if optimizer is None:
-            optimizer = keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
+            optimizer = gap_optimizer(2e-4)
         optimizer = keras.optimizers.get(optimizer)
         models = [self.perturber, *(v.model for v in self._victims)]
         if computes_in_float16(*models) and not isinstance(
