@@ -33,6 +33,7 @@ from keras_gap.objectives import Untargeted
 from keras_gap.perturbers import build_perturber
 from keras_gap.reports.tables import format_table
 from keras_gap.training.gap_trainer import GAPTrainer
+from keras_gap.training.gap_trainer import gap_optimizer
 from keras_gap.training.precision import MIXED_PRECISIONS
 from keras_gap.training.precision import mixed_precision_scope
 from keras_gap.victims import is_application
@@ -137,7 +138,7 @@ def _input_gradient(victim):
 
 def _time_training(perturber, victim, settings, jit_compile):
     trainer = GAPTrainer(perturber, [victim], Untargeted())
-    trainer.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), jit_compile=jit_compile)
+    trainer.compile(gap_optimizer(2e-4), jit_compile=jit_compile)
     images = _images(settings, perturber.image_shape, settings.batch_size)
     timer = _StepTimer()
     trainer.fit(tf.data.Dataset.from_tensors(images).repeat(), epochs=1,
