@@ -41,8 +41,8 @@ JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 # than the paper's design trained as long, at 1/14 of its FLOPs; at 299 px it
 # costs 1/20 (docs/benchmarks.md, "Generator designs: cost and fooling").
 # Averaging its weights (an exponential moving average, momentum 0.99) added
-# 0.5 to 1.8 points of fooling over three seeds (same doc); the universal
-# kind keeps the paper's plain Adam, unmeasured with averaging.
+# 0.3 to 0.8 points of fooling on each of three benchmark seeds (same doc);
+# the universal kind keeps the paper's plain Adam, unmeasured with averaging.
 KIND_DEFAULTS = {
     "universal": {"generator": "resnet", "epochs": 5, "learning_rate": 2e-4,
                   "ema_momentum": 0.0},
