@@ -187,8 +187,9 @@ class _RawWeights(keras.callbacks.Callback):
 
 def test_weight_averaging_leaves_the_moving_average_in_the_generator(fashion_train):
     """``gap_optimizer(rate, m)``: after ``fit`` the generator holds
-    a₁ = w₁, aₜ = m·aₜ₋₁ + (1 − m)·wₜ of its step-by-step weights wₜ, not the
-    last ones; with m = 0 it holds the last ones."""
+    a₀ = w₀, aₜ = mₜ·aₜ₋₁ + (1 − mₜ)·wₜ with mₜ = min(m, (1 + t) / (10 + t))
+    of its step-by-step weights wₜ, not the last ones; with m = 0 it holds
+    the last ones."""
     images, labels = fashion_train[0][:96], fashion_train[1][:96]
     victim_model = tiny_classifier()
     for momentum in (0.5, 0.0):
@@ -197,11 +198,13 @@ def test_weight_averaging_leaves_the_moving_average_in_the_generator(fashion_tra
         trainer = GAPTrainer(perturber, victim_model, Untargeted())
         trainer.compile(gap_optimizer(1e-2, momentum))
         recorder = _RawWeights(perturber.generator)
-        trainer.fit(_dataset(images, labels), epochs=1, verbose=0, callbacks=[recorder])
-        assert len(recorder.steps) == 3
+        trainer.fit(_dataset(images, labels, batch_size=8), epochs=1, verbose=0,
+                    callbacks=[recorder])
+        assert len(recorder.steps) == 12  # the cap m = 0.5 binds from step 8
         average = recorder.steps[0]
-        for weights in recorder.steps[1:]:
-            average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)]
+        for step, weights in enumerate(recorder.steps[1:], start=1):
+            rate = min(momentum, (1 + step) / (10 + step))
+            average = [rate * a + (1 - rate) * w for a, w in zip(average, weights)]
         final = perturber.generator.get_weights()
         for expected, got in zip(average, final):
             np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
