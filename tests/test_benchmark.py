@@ -77,6 +77,8 @@ def test_time_budget_replaces_steps_and_passes(victim_path, tmp_path):
     report = json.loads((output_dir / "benchmark.json").read_text())
     assert report["budgets"]["time_budget"] == 0.5
     assert report["budgets"]["train_steps"] is None
+    assert report["budgets"]["gap_settings"]["gap_image_dependent"]["train_steps"] is None
+    assert list(report["budgets"]["gap_settings"]) == ["gap_image_dependent"]
     gap = report["rows"][0]
     assert gap["budget_used"].endswith("steps of 16")
     assert "until the time budget" in report["rows"][1]["budget_used"]

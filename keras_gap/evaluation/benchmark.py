@@ -256,12 +256,16 @@ def _gap_lines(config, image_shape, methods):
     return lines
 
 
-def gap_budgets(config, methods):
-    """``{method: training steps}`` of the GAP methods run (None with a time budget)."""
-    if config.time_budget:
-        return None
-    return {method: config.gap_settings(kind).train_steps
-            for method, kind in GAP_KINDS.items() if method in methods}
+def gap_settings_run(config, methods):
+    """``{method: GapSettings as a dict}`` of the GAP methods run; with a
+    time budget ``train_steps`` is None (the budget ends the training)."""
+    settings = {}
+    for method, kind in GAP_KINDS.items():
+        if method in methods:
+            settings[method] = config.gap_settings(kind)._asdict()
+            if config.time_budget:
+                settings[method]["train_steps"] = None
+    return settings
 
 
 def _row(method, epsilon, built, fooling_rate, ms_per_image, train_images):
@@ -336,11 +340,11 @@ def markdown_table(rows):
 
 def _write_reports(rows, header, config, bench):
     """Writes the ``REPORT_FILES``, all of them or none."""
+    gap = gap_settings_run(config, [row["method"] for row in rows])
     budgets = {"train_images": len(bench.train_images), "time_budget": config.time_budget,
-               "train_steps": gap_budgets(config, [row["method"] for row in rows]),
-               "gap_settings": {method: config.gap_settings(kind)._asdict()
-                                for method, kind in GAP_KINDS.items()
-                                if any(row["method"] == method for row in rows)},
+               "train_steps": None if config.time_budget else {
+                   method: settings["train_steps"] for method, settings in gap.items()},
+               "gap_settings": gap,
                "uap_passes": None if config.time_budget else config.uap_passes,
                "test_images": len(bench.test_images), "seed": config.seed,
                "victim_forward_flops": bench.victim_flops, "header": header}
