@@ -28,7 +28,7 @@ from keras_gap.perturbers import ImageDependentPerturber
 from keras_gap.perturbers import UniversalPerturber
 from keras_gap.perturbers import load_perturber
 from keras_gap.training.gap_trainer import GAPTrainer
-from keras_gap.training.gap_trainer import gap_optimizer
+from keras_gap.training.optimizer import gap_optimizer
 from keras_gap.version import __version__
 from keras_gap.victims import Victim
 from keras_gap.victims import load_victim

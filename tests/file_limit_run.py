@@ -15,7 +15,7 @@ import sys
 import keras
 
 from keras_gap.cli import run_program
-from keras_gap.training.attack_run import run_attack
+from keras_gap.runs.attack_run import run_attack
 from train.attack_arguments import parse_attack_config
 
 

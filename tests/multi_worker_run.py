@@ -30,7 +30,7 @@ class _SaveGeneratorWeights(keras.callbacks.Callback):
 
 
 def main(argv):
-    from keras_gap.training.attack_run import run_attack
+    from keras_gap.runs.attack_run import run_attack
     from train.attack_arguments import parse_attack_config
 
     if os.environ.get("MW_TRACEBACK"):

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from keras_gap.data import load_image_data
-from keras_gap.evaluation.benchmark import BenchmarkConfig
-from keras_gap.evaluation.benchmark import available_methods
-from keras_gap.evaluation.benchmark import budget_lines
-from keras_gap.evaluation.benchmark import sample_images
-from keras_gap.evaluation.benchmark_methods import DATA_DRIVEN
-from keras_gap.evaluation.benchmark_methods import METHODS
-from keras_gap.evaluation.benchmark_methods import StopAfter
+from keras_gap.runs.benchmark import BenchmarkConfig
+from keras_gap.runs.benchmark import available_methods
+from keras_gap.runs.benchmark import budget_lines
+from keras_gap.runs.benchmark import sample_images
+from keras_gap.runs.benchmark_methods import DATA_DRIVEN
+from keras_gap.runs.benchmark_methods import METHODS
+from keras_gap.runs.benchmark_methods import StopAfter
 from train.benchmark import main
 
 TINY = ["--train-steps", "2", "--batch-size", "16", "--generator-filters", "4",
@@ -113,9 +113,9 @@ def test_samples_are_seeded_random_and_not_the_first_images():
 @pytest.mark.parametrize("argv, message", [
     (["--epsilons", "0.1,-0.2"], "epsilon must be finite and > 0, got '-0.2'"),
     (["--methods", "fgsm,magic"], "unknown method(s) ['magic']"),
-    (["--train-steps", "0"], "expected a positive integer, got '0'"),
-    (["--train-images", "0"], "expected a positive integer, got '0'"),
-    (["--time-budget", "-1"], "expected a positive number, got '-1'"),
+    (["--train-steps", "0"], "must be an integer >= 1, got '0'"),
+    (["--train-images", "0"], "must be an integer >= 1, got '0'"),
+    (["--time-budget", "-1"], "must be a finite number > 0, got '-1'"),
     (["--generator", "gan"], "invalid choice: 'gan'"),
 ])
 def test_bad_arguments_raise_clear_errors(victim_path, tmp_path, argv, message):

@@ -3,9 +3,9 @@
 import keras
 import pytest
 
-from keras_gap.evaluation.cost import attack_flops
-from keras_gap.evaluation.cost import flops_per_image
-from keras_gap.evaluation.cost import model_cost
+from keras_gap.cost.flops import attack_flops
+from keras_gap.cost.flops import flops_per_image
+from keras_gap.cost.flops import model_cost
 from keras_gap.layers import ReflectionPadding2D
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 from keras_gap.data import HELD_OUT
 from keras_gap.data import cityscapes_target_map
 from keras_gap.data import load_image_data
-from keras_gap.evaluation.segmentation import evaluate_segmentation
+from keras_gap.metrics.segmentation import evaluate_segmentation
 from keras_gap.generators import build_generator
 from keras_gap.layers import projection_for_norm
 from keras_gap.perturbers import ImageDependentPerturber

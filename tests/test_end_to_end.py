@@ -12,10 +12,10 @@ from keras_gap.objectives import RelativisticCrossEntropy
 from keras_gap import Victim
 from keras_gap.perturbers import build_perturber
 from keras_gap.data import load_image_data
-from keras_gap.evaluation.classification import evaluate_classification
+from keras_gap.metrics.classification import evaluate_classification
 from keras_gap.generators import generator_arguments
-from keras_gap.training.attack_config import AttackConfig
-from keras_gap.training.gap_trainer import gap_optimizer
+from keras_gap.runs.attack_config import AttackConfig
+from keras_gap.training.optimizer import gap_optimizer
 from keras_gap.victims import build_classifier
 
 pytestmark = pytest.mark.end_to_end

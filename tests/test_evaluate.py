@@ -13,8 +13,8 @@ from conftest import tiny_classifier
 from conftest import train_briefly
 from keras_gap.data import load_image_data
 from keras_gap.perturbers import load_perturber
-from keras_gap.evaluation.throughput import measure_throughput
-from keras_gap.evaluation.transfer import evaluate_perturber
+from keras_gap.cost.timing import measure_throughput
+from keras_gap.runs.transfer import evaluate_perturber
 from keras_gap.tasks import ClassificationTask
 from keras_gap.victims import load_victims
 from train import evaluate

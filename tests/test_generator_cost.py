@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from keras_gap.evaluation.cost import flops_per_image
-from keras_gap.evaluation.generator_costs import Design
-from keras_gap.evaluation.generator_costs import victim_costs
-from keras_gap.evaluation.generator_costs import parse_shape
+from keras_gap.cost.flops import flops_per_image
+from keras_gap.cost.generator_costs import Design
+from keras_gap.cost.generator_costs import victim_costs
+from keras_gap.cost.generator_costs import parse_shape
 from keras_gap.generators import build_generator
 from train.generator_cost import main
 

@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 
 import keras_gap  # noqa: F401  (registers the custom layers)
-from keras_gap.evaluation.cost import flops_per_image
+from keras_gap.cost.flops import flops_per_image
 from keras_gap.generators import GENERATORS
 from keras_gap.generators import build_generator
 from keras_gap.generators import generator_arguments
 from keras_gap.perturbers import load_perturber
 from keras_gap.perturbers import build_perturber
-from keras_gap.training.attack_config import AttackConfig
+from keras_gap.runs.attack_config import AttackConfig
 
 SHAPES = [(28, 28, 1), (32, 32, 3), (224, 224, 3), (299, 299, 3)]
 ODD_SHAPES = [(31, 17, 3), (5, 7, 1)]

@@ -15,7 +15,7 @@ from conftest import tiny_classifier
 from keras_gap.objectives import Untargeted
 from keras_gap.perturbers import build_perturber
 from keras_gap.perturbers import load_perturber
-from keras_gap.training.attack_run import run_attack
+from keras_gap.runs.attack_run import run_attack
 from keras_gap.training.gap_trainer import GAPTrainer
 from keras_gap.training.precision import computes_in_float16
 from keras_gap.training.precision import mixed_precision_scope

@@ -17,8 +17,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gap.training.attack_config import AttackConfig
-from keras_gap.training.attack_run import run_attack
+from keras_gap.runs.attack_config import AttackConfig
+from keras_gap.runs.attack_run import run_attack
 from keras_gap.perturbers import load_perturber
 from keras_gap.training.gap_trainer import GAPTrainer
 from keras_gap.victims import load_victim

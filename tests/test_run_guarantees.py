@@ -18,11 +18,11 @@ from keras_gap.cli import run_program
 from keras_gap.perturbers import load_perturber
 from keras_gap.training import attack_run
 from keras_gap.training import backup
-from keras_gap.training.attack_config import AttackConfig
-from keras_gap.training.attack_run import run_attack
+from keras_gap.runs.attack_config import AttackConfig
+from keras_gap.runs.attack_run import run_attack
 from keras_gap.training.backup import read_backup
-from keras_gap.training.run_directory import LOCK_NAME
-from keras_gap.training.run_directory import RunLock
+from keras_gap.runs.run_directory import LOCK_NAME
+from keras_gap.runs.run_directory import RunLock
 from train import universal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,7 +73,7 @@ def test_a_directory_in_use_refuses_a_second_run(tiny_victim_path, tmp_path, cap
 def test_a_lock_left_by_a_killed_run_does_not_stick(tmp_path):
     output = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom keras_gap.training.run_directory "
+        [sys.executable, "-c", "import sys, time\nfrom keras_gap.runs.run_directory "
          "import RunLock\nlock = RunLock(sys.argv[1])\nlock.__enter__()\n"
          "print('locked', flush=True)\n"
          "time.sleep(300)", str(output)],

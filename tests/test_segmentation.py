@@ -9,19 +9,19 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_gap.training.attack_config import AttackConfig
-from keras_gap.training.attack_run import run_attack
+from keras_gap.runs.attack_config import AttackConfig
+from keras_gap.runs.attack_run import run_attack
 from keras_gap.data import load_image_data
 from keras_gap.data.cityscapes import LABEL_ID_TO_TRAIN_ID
 from keras_gap.objectives import SegmentationTargeted
 from keras_gap.objectives import Targeted
 from keras_gap.objectives import Untargeted
 from keras_gap.perturbers import UniversalPerturber
-from keras_gap.evaluation.segmentation import confusion_matrix
-from keras_gap.evaluation.segmentation import mean_iou
-from keras_gap.evaluation.segmentation import pixel_accuracy
+from keras_gap.metrics.segmentation import confusion_matrix
+from keras_gap.metrics.segmentation import mean_iou
+from keras_gap.metrics.segmentation import pixel_accuracy
 from keras_gap.data.target_maps import save_target_map
-from keras_gap.evaluation.segmentation import target_success
+from keras_gap.metrics.segmentation import target_success
 from keras_gap.training.gap_trainer import GAPTrainer
 from keras_gap.victims import Victim
 from keras_gap.victims import load_victim

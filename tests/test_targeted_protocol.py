@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from keras_gap.training.targeted_protocol import sample_classes
+from keras_gap.runs.targeted_protocol import sample_classes
 from train import targeted_protocol
 
 TINY = ["--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "16",

@@ -11,8 +11,8 @@ from PIL import Image
 from keras_gap.data.native_size import native_image_shape
 from keras_gap.objectives import Untargeted
 from keras_gap.perturbers import load_perturber
-from keras_gap.training.attack_config import AttackConfig
-from keras_gap.training.attack_run import run_attack
+from keras_gap.runs.attack_config import AttackConfig
+from keras_gap.runs.attack_run import run_attack
 from keras_gap.cli import parse_epsilon
 from train import classifier
 from train.attack_arguments import parse_attack_config

@@ -12,7 +12,7 @@ from keras_gap import Untargeted
 from keras_gap import Victim
 from keras_gap.objectives import Objective
 from keras_gap.perturbers import build_perturber
-from keras_gap.training.gap_trainer import gap_optimizer
+from keras_gap.training.optimizer import gap_optimizer
 
 
 def _perturber(kind="universal", shape=(28, 28, 1)):
@@ -160,7 +160,7 @@ def test_bad_configurations_are_rejected():
                                tiny_classifier((32, 32, 1), name="b")], Untargeted())
     with pytest.raises(ValueError, match=r"perturber makes \(28, 28, 1\)"):
         GAPTrainer(perturber, tiny_classifier((32, 32, 3)), Untargeted())
-    with pytest.raises(ValueError, match="loss weights must be finite"):
+    with pytest.raises(ValueError, match="a loss weight must be a finite number >= 0, got nan"):
         GAPTrainer(perturber, tiny_classifier(), Untargeted(), loss_weights=[float("nan")])
 
 

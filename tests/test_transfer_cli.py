@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from keras_gap.evaluation.transfer import load_run
-from keras_gap.evaluation.transfer import transfer_markdown
-from keras_gap.evaluation.transfer import transfer_table
+from keras_gap.runs.run_directory import load_run
+from keras_gap.runs.transfer import transfer_markdown
+from keras_gap.runs.transfer import transfer_table
 from keras_gap.layers import ClipProjection
 from keras_gap.layers import LinfProjection
 from keras_gap.perturbers import load_perturber

@@ -11,9 +11,7 @@ existing ``--output`` is replaced only with ``--overwrite``.
 import sys
 
 from keras_gap.cli import ArgumentParser
-from keras_gap.cli import POSITIVE_FLOAT
-from keras_gap.cli import POSITIVE_INT
-from keras_gap.cli import SEED
+from keras_gap.cli import add_flag
 from keras_gap.cli import run_program
 from keras_gap.training.victim_training import train_classifier
 from keras_gap.victims import ARCHITECTURES
@@ -22,22 +20,22 @@ from keras_gap.victims import ARCHITECTURES
 def main(argv=None):
 
     parser = ArgumentParser(prog="python -m train.classifier", description=__doc__)
-    parser.add_argument("--dataset", default="fashion_mnist",
-                        help="fashion_mnist, folder:PATH or tfds:NAME (default: %(default)s)")
+    add = parser.add_argument
+    add_flag(add, "--dataset", default="fashion_mnist",
+             help="fashion_mnist, folder:PATH or tfds:NAME (default: {default})")
     parser.add_argument("--architecture", default="small_cnn", choices=ARCHITECTURES,
                         metavar="ARCHITECTURE",
                         help=f"one of {', '.join(ARCHITECTURES)} (default: %(default)s)")
-    parser.add_argument("--epochs", type=POSITIVE_INT, default=2)
-    parser.add_argument("--batch-size", type=POSITIVE_INT, default=128)
-    parser.add_argument("--learning-rate", type=POSITIVE_FLOAT, default=1e-3)
-    parser.add_argument("--train-images", type=POSITIVE_INT,
-                        help="train on a seeded random sample of N training images only")
-    parser.add_argument("--seed", type=SEED, default=0)
-    parser.add_argument("--image-size", type=POSITIVE_INT,
-                        help="side of the square images the classifier is built for "
-                             "(default: the data's own size; folder: and tfds: data whose "
-                             "images differ in size need it)")
-    parser.add_argument("--tfds-data-dir", help="TFDS data directory for tfds:NAME")
+    add_flag(add, "--epochs", default=2)
+    add_flag(add, "--batch-size", default=128)
+    add_flag(add, "--learning-rate", default=1e-3)
+    add_flag(add, "--train-images")
+    add_flag(add, "--seed", default=0)
+    add_flag(add, "--image-size",
+             help="side of the square images the classifier is built for (default: the "
+                  "data's own size; folder: and tfds: data whose images differ in size "
+                  "need it)")
+    add_flag(add, "--tfds-data-dir")
     parser.add_argument("--output", required=True, help="the .keras file to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --output if it exists (default: refuse)")

@@ -23,6 +23,7 @@ import time
 from keras_gap.artifacts import check_writable_directory
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import add_flag
 from keras_gap.cli import run_program
 from keras_gap.data import load_image_data
 from keras_gap.data.generated_folder import write_image_folder
@@ -38,12 +39,12 @@ def _parser():
         help="images per class to write (default: %(default)s)")
     add("--make-size", type=POSITIVE_INT, default=224,
         help="side of the images to write (default: %(default)s)")
-    add("--image-size", type=POSITIVE_INT, default=224,
-        help="side the pipeline resizes to, as for the victim (default: %(default)s)")
-    add("--batch-size", type=POSITIVE_INT, default=64, help="default: %(default)s")
+    add_flag(add, "--image-size", default=224,
+             help="side the pipeline resizes to, as for the victim (default: {default})")
+    add_flag(add, "--batch-size", default=64)
     add("--batches", type=POSITIVE_INT, default=10,
         help="batches to read and inspect (default: %(default)s)")
-    add("--seed", type=int, default=0, help="shuffle seed (default: %(default)s)")
+    add_flag(add, "--seed", default=0, help="shuffle seed (default: {default})")
     add("--output", help="also write the results to this JSON file")
     return parser
 

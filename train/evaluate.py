@@ -27,26 +27,24 @@ from keras_gap.artifacts import files_together
 from keras_gap.artifacts import write_json
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.cli import VICTIM_WEIGHTS_HELP
-from keras_gap.cli import SEED
+from keras_gap.cli import add_flag
 from keras_gap.cli import run_program
-from keras_gap.data import EXPLICIT_SPLITS
 from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
-from keras_gap.evaluation.throughput import format_throughput
-from keras_gap.evaluation.throughput import measure_throughput
-from keras_gap.evaluation.transfer import Run
-from keras_gap.evaluation.transfer import evaluate_perturber
-from keras_gap.evaluation.transfer import load_run
-from keras_gap.evaluation.transfer import TRANSFER_FILES
-from keras_gap.evaluation.transfer import read_run_config
-from keras_gap.evaluation.transfer import transfer_markdown
-from keras_gap.evaluation.transfer import transfer_table
-from keras_gap.evaluation.transfer import write_transfer
+from keras_gap.cost.timing import format_throughput
+from keras_gap.cost.timing import measure_throughput
+from keras_gap.runs.run_directory import Run
+from keras_gap.runs.run_directory import load_run
+from keras_gap.runs.run_directory import read_run_config
+from keras_gap.runs.transfer import TRANSFER_FILES
+from keras_gap.runs.transfer import evaluate_perturber
+from keras_gap.runs.transfer import transfer_markdown
+from keras_gap.runs.transfer import transfer_table
+from keras_gap.runs.transfer import write_transfer
 from keras_gap.perturbers import load_perturber
 from keras_gap.tasks import task_for
-from keras_gap.training.resources import check_batch_memory
-from keras_gap.training.resources import largest_layer_values
+from keras_gap.training.memory import check_batch_memory
+from keras_gap.training.memory import largest_layer_values
 from keras_gap.victims import application_head_classes
 from keras_gap.victims import load_victims
 from keras_gap.victims import victim_name
@@ -67,28 +65,21 @@ def _parser():
         metavar="VICTIM", help="victim to evaluate against, repeat for several: a .keras "
                                "classifier taking images in [0, 1] or a Keras "
                                "Applications name")
-    add("--victim-weights", action="append", metavar="imagenet|random|PATH",
-        help=VICTIM_WEIGHTS_HELP)
-    add("--dataset", default="fashion_mnist",
-        help="fashion_mnist, folder:PATH or tfds:NAME (default: %(default)s)")
-    add("--tfds-data-dir", help="TFDS data directory for tfds:NAME")
-    add("--split", choices=EXPLICIT_SPLITS, default=HELD_OUT,
-        help="split to evaluate on (default: validation where the data set has one, "
-             "as the paper reports, else test)")
-    add("--refuse-bad-images", action="store_true",
-        help="folder:PATH: stop with an error naming the files that are not readable "
-             "images (default: leave them out and report how many)")
+    add_flag(add, "--victim-weights")
+    add_flag(add, "--dataset", default="fashion_mnist",
+             help="fashion_mnist, folder:PATH or tfds:NAME (default: {default})")
+    add_flag(add, "--tfds-data-dir")
+    add_flag(add, "--split", default=HELD_OUT)
+    add_flag(add, "--refuse-bad-images")
     add("--target-class", type=int,
         help="report target success for this class (default: the run's own, read "
              "from config.json beside the perturber)")
-    add("--eval-images", type=POSITIVE_INT,
-        help="evaluate on a seeded random sample of N images of the split, the same "
-             "N images for every perturber and program (default: the whole split)")
+    add_flag(add, "--eval-images")
     add("--batch-size", type=POSITIVE_INT,
         help="evaluation batch size (default: 256 images for classifiers, 32 for "
              "segmenters)")
-    add("--seed", type=SEED, default=0,
-        help="seed of the random-noise floor and timing images (default: %(default)s)")
+    add_flag(add, "--seed", default=0,
+             help="seed of the random-noise floor and timing images (default: {default})")
     add("--throughput-batch-size", type=POSITIVE_INT, default=256,
         help="batch size of the speed measurement (default: %(default)s)")
     add("--throughput-repeats", type=POSITIVE_INT, default=5,

@@ -22,12 +22,12 @@ from keras_gap.artifacts import write_json
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import run_program
-from keras_gap.evaluation.generator_costs import Design
-from keras_gap.evaluation.generator_costs import design_costs
-from keras_gap.evaluation.generator_costs import format_costs
-from keras_gap.evaluation.generator_costs import parse_shape
-from keras_gap.evaluation.generator_costs import victim_costs
-from keras_gap.evaluation.throughput import device_description
+from keras_gap.cost.generator_costs import Design
+from keras_gap.cost.generator_costs import design_costs
+from keras_gap.cost.generator_costs import format_costs
+from keras_gap.cost.generator_costs import parse_shape
+from keras_gap.cost.generator_costs import victim_costs
+from keras_gap.cost.timing import device_description
 
 DEFAULT_DESIGNS = ("separable_resnet", "resnet:64:6")
 DEFAULT_SHAPES = ("28x28x1", "224", "299")

@@ -16,7 +16,7 @@ import sys
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_FLOAT
 from keras_gap.cli import POSITIVE_INT
-from keras_gap.cli import SEED
+from keras_gap.cli import add_flag
 from keras_gap.cli import run_program
 from keras_gap.training.victim_training import train_segmenter
 from keras_gap.victims.segmenters import SEGMENTERS
@@ -30,7 +30,7 @@ def main(argv=None):
     add("--dataset", default="fashion_scenes",
         help="fashion_scenes or tfds:NAME of a prepared Cityscapes-style set, e.g. "
              "tfds:cityscapes (default: %(default)s)")
-    add("--tfds-data-dir", help="TFDS data directory for tfds:NAME")
+    add_flag(add, "--tfds-data-dir")
     add("--architecture", default="fcn8s", choices=sorted(SEGMENTERS),
         help="fcn8s (VGG16, the paper's victim) or deeplabv3plus (keras-hub) "
              "(default: %(default)s)")
@@ -46,13 +46,13 @@ def main(argv=None):
         "(default: 128 for fashion_scenes)")
     add("--channels", type=int, choices=(1, 3), help="input channels (default: 1 for "
         "fashion_scenes, 3 otherwise)")
-    add("--epochs", type=POSITIVE_INT, default=2)
-    add("--batch-size", type=POSITIVE_INT, default=32)
-    add("--learning-rate", type=POSITIVE_FLOAT, default=1e-3)
-    add("--train-images", type=POSITIVE_INT, help="train on a seeded random sample of N scenes only")
+    add_flag(add, "--epochs", default=2)
+    add_flag(add, "--batch-size", default=32)
+    add_flag(add, "--learning-rate", default=1e-3)
+    add_flag(add, "--train-images", help="train on a seeded random sample of N scenes only")
     add("--eval-images", type=POSITIVE_INT, default=500,
         help="test images for the reported accuracy and mIoU (default: %(default)s)")
-    add("--seed", type=SEED, default=0)
+    add_flag(add, "--seed", default=0)
     add("--output", required=True, help="the .keras file to write")
     add("--overwrite", action="store_true",
         help="replace --output if it exists (default: refuse)")

@@ -18,13 +18,13 @@ from keras_gap.artifacts import check_writable_directory
 from keras_gap.artifacts import write_json
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import add_flag
+from keras_gap.cli import comma_list
 from keras_gap.cli import run_program
-from keras_gap.evaluation.speed import JIT_SETTINGS
-from keras_gap.evaluation.speed import PRECISIONS
-from keras_gap.evaluation.speed import SpeedSettings
-from keras_gap.evaluation.speed import check_settings
-from keras_gap.evaluation.speed import format_speed
-from keras_gap.evaluation.speed import measure_speed
+from keras_gap.runs.speed import PRECISIONS
+from keras_gap.runs.speed import SpeedSettings
+from keras_gap.runs.speed import format_speed
+from keras_gap.runs.speed import measure_speed
 
 
 def _parser(defaults):
@@ -34,25 +34,26 @@ def _parser(defaults):
     add("--victim", default=defaults.victim,
         help="a Keras Applications name (random weights: they do not change the time) "
              "or a .keras classifier (default: %(default)s)")
-    add("--image-size", type=POSITIVE_INT, default=defaults.image_size,
-        help="side of the images (default: %(default)s)")
-    add("--generator-filters", type=POSITIVE_INT, default=defaults.generator_filters,
-        help="ResNet generator width (default: %(default)s)")
-    add("--generator-blocks", type=int, default=defaults.generator_blocks,
-        help="ResNet generator residual blocks (default: %(default)s)")
+    add_flag(add, "--image-size", default=defaults.image_size,
+             help="side of the images (default: {default})")
+    add_flag(add, "--generator-filters", default=defaults.generator_filters,
+             help="ResNet generator width (default: {default})")
+    add_flag(add, "--generator-blocks", default=defaults.generator_blocks,
+             help="ResNet generator residual blocks (default: {default})")
     add("--generator-batch-size", type=POSITIVE_INT, default=defaults.generator_batch_size,
         help="batch of the generator and victim timings (default: %(default)s)")
-    add("--batch-size", type=POSITIVE_INT, default=defaults.batch_size,
-        help="GAP training batch (default: %(default)s)")
-    add("--precisions", default=",".join(defaults.precisions),
-        help=f"comma-separated subset of {', '.join(PRECISIONS)} (default: %(default)s)")
-    add("--jit-compile", choices=JIT_SETTINGS, default=defaults.jit_compile,
-        help="XLA: auto = on where a GPU is visible (default: %(default)s)")
+    add_flag(add, "--batch-size", default=defaults.batch_size,
+             help="GAP training batch (default: {default})")
+    add("--precisions", type=comma_list, default=defaults.precisions,
+        help=f"comma-separated subset of {', '.join(PRECISIONS)} (default: "
+             f"{','.join(defaults.precisions)})")
+    add_flag(add, "--jit-compile", default=defaults.jit_compile,
+             help="XLA: auto = on where a GPU is visible (default: {default})")
     add("--warmup", type=POSITIVE_INT, default=defaults.warmup,
         help="untimed calls before timing (default: %(default)s)")
     add("--repeats", type=POSITIVE_INT, default=defaults.repeats,
         help="timed calls; the median counts (default: %(default)s)")
-    add("--seed", type=int, default=defaults.seed, help="seed (default: %(default)s)")
+    add_flag(add, "--seed", default=defaults.seed)
     add("--output", default="runs/speed/speed.json", metavar="FILE",
         help="the JSON file to write (default: %(default)s)")
     return parser
@@ -62,9 +63,7 @@ def main(argv=None, log=print):
 
     arguments = vars(_parser(SpeedSettings()).parse_args(argv))
     output = arguments.pop("output")
-    precisions = tuple(p.strip() for p in arguments.pop("precisions").split(",") if p.strip())
-    settings = SpeedSettings(precisions=precisions, **arguments)
-    check_settings(settings)
+    settings = SpeedSettings(**arguments)
     if os.path.isdir(output):
         raise ValueError(f"--output {output!r} is a directory; give a file name")
     directory = os.path.dirname(os.path.abspath(output))

@@ -15,11 +15,12 @@ Example: ``python -m train.targeted_protocol --kind image_dependent
 import sys
 
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import SEED
 from keras_gap.cli import run_program
 from keras_gap.perturbers import PERTURBERS
-from keras_gap.training.attack_config import AttackConfig
-from keras_gap.training.targeted_protocol import PAPER_CLASS_COUNT
-from keras_gap.training.targeted_protocol import run_targeted_protocol
+from keras_gap.runs.attack_config import AttackConfig
+from keras_gap.runs.targeted_protocol import PAPER_CLASS_COUNT
+from keras_gap.runs.targeted_protocol import run_targeted_protocol
 
 from train.attack_arguments import attack_parser
 
@@ -33,7 +34,7 @@ def parse_arguments(argv=None):
              "%(default)s)")
     add("--classes", type=POSITIVE_INT, default=PAPER_CLASS_COUNT,
         help="how many target classes to sample (default: %(default)s, the paper's)")
-    add("--sample-seed", type=int, default=0,
+    add("--sample-seed", type=SEED, default=0,
         help="seed of the class sample (default: %(default)s)")
     parser.set_defaults(output_dir=None)
     return parser.parse_args(argv)

@@ -18,18 +18,39 @@ write its builder and add a ``GeneratorSpec`` to ``GENERATORS``.
 """
 
 import dataclasses
+import math
 
+from keras_gap.checks import Integer
 from keras_gap.generators.resnet_generator import resnet_generator
 from keras_gap.generators.separable_resnet_generator import separable_resnet_generator
 from keras_gap.generators.unet_generator import unet_generator
 
 # Images whose longer side is at most this many pixels get the "small" sizes.
 SMALL_IMAGE_SIDE = 64
+# Four times the paper's 64: a ResNet generator this wide holds 1.9e7
+# weights per residual block.
+MAX_GENERATOR_FILTERS = 256
+# Johnson et al. use 6 or 9 residual blocks.
+MAX_RESIDUAL_BLOCKS = 32
+FILTERS = Integer(minimum=1, maximum=MAX_GENERATOR_FILTERS)
+RESIDUAL_BLOCKS = Integer(minimum=0, maximum=MAX_RESIDUAL_BLOCKS)
 
 
 def _unet_depth(image_shape):
     """The original depth 8, or fewer stages so the bottleneck is >= 1 pixel."""
     return min(8, max(1, min(image_shape[:2]).bit_length() - 1))
+
+
+def _unet_depths(image_shape):
+    """The depths a U-Net can have: its innermost map keeps at least one
+    pixel of an image padded to at most twice its side."""
+    if image_shape is None:
+        return Integer(minimum=1)
+    return Integer(minimum=1, maximum=max(1, math.ceil(math.log2(max(image_shape[:2])))))
+
+
+def _residual_blocks(image_shape):
+    return RESIDUAL_BLOCKS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +60,9 @@ class GeneratorSpec:
     ``blocks_argument`` is the builder keyword that ``--generator-blocks``
     sets; ``small`` and ``large`` are ``(filters, blocks)`` defaults for
     small images (side <= ``SMALL_IMAGE_SIDE``) and large ones, a blocks
-    value of None meaning ``default_blocks(image_shape)``.
+    value of None meaning ``default_blocks(image_shape)``;
+    ``blocks_rule(image_shape)`` is the ``checks.Rule`` a blocks value must
+    meet (``image_shape`` None: before the image size is known).
     """
 
     builder: object
@@ -47,6 +70,7 @@ class GeneratorSpec:
     small: tuple
     large: tuple
     default_blocks: object = None
+    blocks_rule: object = _residual_blocks
 
 
 GENERATORS = {
@@ -56,7 +80,7 @@ GENERATORS = {
         resnet_generator, "num_residual_blocks", small=(32, 3), large=(64, 6)),
     "unet": GeneratorSpec(
         unet_generator, "depth", small=(32, None), large=(64, None),
-        default_blocks=_unet_depth),
+        default_blocks=_unet_depth, blocks_rule=_unet_depths),
 }
 
 
@@ -64,6 +88,21 @@ def _spec(kind):
     if kind not in GENERATORS:
         raise ValueError(f"generator must be one of {sorted(GENERATORS)}, got {kind!r}")
     return GENERATORS[kind]
+
+
+def check_generator_size(kind, filters=None, blocks=None, image_shape=None):
+    """Raises a ``ValueError`` naming the flag for an unknown design, or
+    ``filters`` / ``blocks`` it cannot be built with (the U-Net's depth
+    also against ``image_shape`` when given); None means the default."""
+    spec = _spec(kind)
+    FILTERS.optional(filters, "--generator-filters")
+    if blocks is not None:
+        rule = spec.blocks_rule(image_shape)
+        name = ("--generator-blocks" if spec.blocks_argument == "num_residual_blocks" else
+                "--generator-blocks (the U-Net's depth"
+                + ("" if image_shape is None else
+                   f" for {image_shape[0]}x{image_shape[1]} images") + ")")
+        rule.check(blocks, name)
 
 
 def generator_arguments(kind, image_shape, filters=None, blocks=None):
@@ -91,6 +130,7 @@ __all__ = [
     "GENERATORS",
     "GeneratorSpec",
     "build_generator",
+    "check_generator_size",
     "generator_arguments",
     "resnet_generator",
     "separable_resnet_generator",

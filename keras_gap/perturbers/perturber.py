@@ -27,6 +27,9 @@ class Perturber(keras.Model):
     """
 
     kind = None
+    # Whether one perturbation serves every image (the universal kind: the
+    # generator runs on a fixed pattern) or each image gets its own.
+    shared_perturbation = False
 
     def __init__(self, generator, projection, **kwargs):
         # float32 whatever the global policy: under a mixed policy only the
@@ -59,6 +62,11 @@ class Perturber(keras.Model):
 
     def perturbation(self, images, training=False):
         raise NotImplementedError
+
+    def fixed_perturbation(self):
+        """The one perturbation ``(1, H, W, C)`` every image gets, as NumPy,
+        or None when each image gets its own."""
+        return None
 
     def project(self, generator_output, images):
         """``generator_output`` projected into the budget (relative to

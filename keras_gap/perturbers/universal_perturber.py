@@ -15,6 +15,7 @@ class UniversalPerturber(Perturber):
     """
 
     kind = "universal"
+    shared_perturbation = True
 
     def __init__(self, generator, projection, seed=0, **kwargs):
         if getattr(projection, "needs_images", False):
@@ -41,6 +42,9 @@ class UniversalPerturber(Perturber):
     def universal_perturbation(self, training=False):
         """The single perturbation, shape ``(1, H, W, C)``, in pixel units."""
         return self.projection(self.generator(self.pattern, training=training))
+
+    def fixed_perturbation(self):
+        return ops.convert_to_numpy(self.universal_perturbation())
 
     def perturbation(self, images, training=False):
         delta = self.universal_perturbation(training=training)

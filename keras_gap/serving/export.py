@@ -51,7 +51,7 @@ ARTIFACT_FORMATS = ("savedmodel", "keras", "npy", "png")
 def signature_names(perturber):
     """The signatures an export of ``perturber`` has."""
     names = ["serving_default", "serve_uint8"]
-    if perturber.kind == "universal":
+    if perturber.shared_perturbation:
         names.append("perturbation")
     return names
 
@@ -81,7 +81,7 @@ def build_export_archive(perturber):
     archive.track(perturber)
     archive.add_endpoint("serving_default", serve_float)
     archive.add_endpoint("serve_uint8", serve_uint8)
-    if perturber.kind == "universal":
+    if perturber.shared_perturbation:
 
         @tf.function(input_signature=[])
         def perturbation():
@@ -115,7 +115,7 @@ def _expected_outputs(perturber, images):
             {"adversarial_images": adversarial_uint8.numpy()},
         ),
     }
-    if perturber.kind == "universal":
+    if perturber.shared_perturbation:
         expected["perturbation"] = (
             {}, {"perturbation": np.asarray(perturber.universal_perturbation())}
         )
@@ -220,7 +220,7 @@ def plan_export(perturber, formats, output, name, version=None):
         if artifact_format == "savedmodel":
             destinations[artifact_format] = _savedmodel_destination(output, name, version)
             continue
-        if artifact_format in ("npy", "png") and perturber.kind != "universal":
+        if artifact_format in ("npy", "png") and not perturber.shared_perturbation:
             raise ValueError(
                 f"format {artifact_format!r} needs a universal perturber; this "
                 f"{perturber.kind} perturber makes one perturbation per image")

@@ -4,7 +4,7 @@ import numpy as np
 
 from keras_gap.data import DEFAULT_SAMPLE_SEED
 from keras_gap.data import IMAGENET_WNIDS
-from keras_gap.evaluation.classification import evaluate_classification
+from keras_gap.metrics.classification import evaluate_classification
 from keras_gap.objectives import build_objective
 from keras_gap.reports.figures import save_samples_png
 from keras_gap.tasks.task import Task
@@ -76,7 +76,7 @@ class ClassificationTask(Task):
             predicted = np.argmax(np.asarray(victim.logits(batch)), -1)
             return [class_name(data.class_names, i) for i in predicted]
 
-        perturbations = None if perturber.kind == "universal" else adversarial - images
+        perturbations = None if perturber.shared_perturbation else adversarial - images
         save_samples_png(images, adversarial, names(images), names(adversarial), path,
                          perturbations)
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from keras_gap.data import DEFAULT_SAMPLE_SEED
 from keras_gap.data.target_maps import load_target_map
-from keras_gap.evaluation.segmentation import evaluate_segmentation
+from keras_gap.metrics.segmentation import evaluate_segmentation
 from keras_gap.objectives import build_objective
 from keras_gap.objectives.segmentation import check_label_map
 from keras_gap.reports.figures import save_segmentation_samples_png

@@ -1,4 +1,7 @@
-"""Mixed precision: Keras' mixed dtype policies for the models of a run.
+"""The two speed settings of a run: mixed precision and XLA compilation.
+
+``--jit-compile auto|on|off`` (``JIT_COMPILE``) is Keras' ``jit_compile``:
+"auto" compiles with XLA where a GPU is visible.
 
 ``--mixed-precision bfloat16|float16`` builds the generator and the Keras
 Applications victims under Keras' ``mixed_bfloat16`` / ``mixed_float16``
@@ -17,6 +20,8 @@ import contextlib
 import keras
 
 MIXED_PRECISIONS = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+# --jit-compile: Keras' ``jit_compile`` for each setting.
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 
 
 def check_mixed_precision(name):

@@ -13,19 +13,19 @@ import time
 import keras
 import numpy as np
 
+from keras_gap import checks
 from keras_gap.artifacts import save_keras
 from keras_gap.data import HELD_OUT
 from keras_gap.artifacts import check_writable_directory
 from keras_gap.data import load_image_data
 from keras_gap.data.native_size import native_image_shape
-from keras_gap.evaluation.segmentation import confusion_matrix
-from keras_gap.evaluation.segmentation import mean_iou
-from keras_gap.evaluation.segmentation import pixel_accuracy
+from keras_gap.metrics.segmentation import confusion_matrix
+from keras_gap.metrics.segmentation import mean_iou
+from keras_gap.metrics.segmentation import pixel_accuracy
 from keras_gap.objectives.segmentation import IGNORE_LABEL
-from keras_gap.training.resources import COPIES_OF_TRAINABLE_WEIGHTS
-from keras_gap.training.resources import check_batch_memory
-from keras_gap.training.resources import check_seed
-from keras_gap.training.resources import layer_values
+from keras_gap.training.memory import COPIES_OF_TRAINABLE_WEIGHTS
+from keras_gap.training.memory import check_batch_memory
+from keras_gap.training.memory import layer_values
 from keras_gap.victims.classifiers import build_classifier
 from keras_gap.victims.segmenters import build_segmenter
 
@@ -44,9 +44,9 @@ def _check_output(output, epochs, batch_size, seed, overwrite=False):
     if os.path.lexists(output) and not overwrite:
         raise ValueError(f"--output {output!r} already exists; pass --overwrite to replace it")
     check_writable_directory(os.path.dirname(os.path.abspath(output)), "--output folder")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch size must be >= 1, got {epochs}, {batch_size}")
-    check_seed(seed)
+    checks.POSITIVE_INTEGER.check(epochs, "epochs")
+    checks.POSITIVE_INTEGER.check(batch_size, "batch size")
+    checks.check_seed(seed)
 
 
 def train_victim(model, loss, train, test, output, score, epochs=2, batch_size=128,

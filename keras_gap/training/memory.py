@@ -1,5 +1,4 @@
-"""Refusing sizes this machine cannot hold (and seeds numpy cannot take),
-before anything is written.
+"""Refusing batch sizes this machine cannot hold, before anything is written.
 
 A batch too large for memory does not fail cleanly on a CPU: the kernel
 kills the process minutes in. So the programs estimate a step's memory from
@@ -8,8 +7,7 @@ machine's physical memory: in training every layer's output is kept for the
 backward pass (``layer_values``), in inference at least the largest layer's
 input and output exist at once (``largest_layer_values``), and the
 trainable weights are held four times (weights, gradients, Adam's two
-moments). Sizes a generator cannot be built at (``check_generator_size``)
-are refused before building it.
+moments).
 """
 
 import math
@@ -21,24 +19,6 @@ from keras_gap.artifacts import physical_memory_bytes
 BYTES_PER_VALUE = 4  # float32
 # Weights, their gradients and Adam's two moments.
 COPIES_OF_TRAINABLE_WEIGHTS = 4
-# Four times the paper's 64: a ResNet generator this wide holds 1.9e7
-# weights per residual block.
-MAX_GENERATOR_FILTERS = 256
-# Johnson et al. use 6 or 9 residual blocks.
-MAX_RESIDUAL_BLOCKS = 32
-
-
-# numpy's seeds are 32-bit.
-MAX_SEED = 2**32 - 1
-
-
-def check_seed(seed, flag="--seed"):
-    """Returns ``seed`` unless it is not an integer in [0, ``MAX_SEED``]."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{flag} must be an integer between 0 and {MAX_SEED}, got {seed!r}")
-    return seed
-
-
 def _layer_outputs(model):
     """Per-image value counts of every layer output, nested models walked."""
     counts = []
@@ -62,28 +42,6 @@ def layer_values(model):
 def largest_layer_values(model):
     """Values of ``model``'s largest layer output for one image."""
     return max(_layer_outputs(model))
-
-
-def check_unet_depth(image_shape, depth):
-    """Raises unless ``depth`` leaves the U-Net's innermost map at least one
-    pixel of an image padded to at most twice its side."""
-    deepest = max(1, math.ceil(math.log2(max(image_shape[:2]))))
-    if not 1 <= depth <= deepest:
-        raise ValueError(
-            f"--generator-blocks (the U-Net's depth) must be between 1 and {deepest} for "
-            f"{image_shape[0]}x{image_shape[1]} images, got {depth}")
-
-
-def check_generator_size(generator, filters=None, blocks=None):
-    """Raises ``ValueError`` naming the flag for generator sizes beyond
-    ``MAX_GENERATOR_FILTERS`` filters or ``MAX_RESIDUAL_BLOCKS`` blocks (the
-    U-Net's depth is checked against the image by ``check_unet_depth``)."""
-    if filters is not None and not 1 <= filters <= MAX_GENERATOR_FILTERS:
-        raise ValueError(f"--generator-filters must be between 1 and "
-                         f"{MAX_GENERATOR_FILTERS}, got {filters}")
-    if blocks is not None and generator != "unet" and not 0 <= blocks <= MAX_RESIDUAL_BLOCKS:
-        raise ValueError(f"--generator-blocks must be between 0 and {MAX_RESIDUAL_BLOCKS}, "
-                         f"got {blocks}")
 
 
 def check_batch_memory(batch_size, per_image_values, fixed_values=0, flag="--batch-size",
@@ -113,7 +71,7 @@ def check_attack_memory(batch_size, perturber, victims, replicas=1):
     per_image = sum(layer_values(v.model) for v in victims)
     generator = layer_values(perturber.generator)
     fixed = COPIES_OF_TRAINABLE_WEIGHTS * perturber.count_params()
-    if perturber.kind == "universal":
+    if perturber.shared_perturbation:  # the generator runs once per batch
         fixed += generator
     else:
         per_image += generator

@@ -10,23 +10,20 @@ runs). ``write_transfer`` saves it as ``transfer.json``, ``transfer.md`` and
 a ``transfer.png`` heat map, all three or none.
 """
 
-import dataclasses
 import os
 
 from keras_gap.artifacts import files_together
-from keras_gap.artifacts import read_json_object
 from keras_gap.artifacts import write_json
 from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
-from keras_gap.perturbers import load_perturber
 from keras_gap.reports.figures import save_heat_map
 from keras_gap.reports.tables import format_table
 from keras_gap.reports.tables import write_text
+from keras_gap.runs.run_directory import Run
+from keras_gap.runs.run_directory import load_run
 from keras_gap.tasks import task_for
 from keras_gap.victims import check_victims_fit
 from keras_gap.victims import describe_weights
-from keras_gap.victims import is_application
-from keras_gap.victims import victim_name
 
 TRANSFER_FILES = ("transfer.json", "transfer.md", "transfer.png")
 
@@ -45,106 +42,6 @@ def evaluate_perturber(perturber, victims, data, task, batch_size=None, limit=No
         )
     options = {} if batch_size is None else {"batch_size": batch_size}
     return task.evaluate(perturber, victims, data, limit=limit, seed=seed, **options)
-
-
-# Types a run's config.json must give the entries the evaluation reads.
-_CONFIG_TYPES = {"kind": str, "objective": str, "norm": str, "epsilon": (int, float),
-                 "target_class": int, "target_map": str}
-
-
-def read_run_config(directory):
-    """The ``config.json`` of a training run directory, or ``None``; a
-    ``ValueError`` naming the file when it is not a run's config."""
-    path = os.path.join(directory, "config.json")
-    if not os.path.isfile(path):
-        return None
-    config = read_json_object(path, "a training run's config")
-    victims = config.get("victims")
-    if not isinstance(victims, list) or not victims or not all(
-            isinstance(v, str) and v for v in victims):
-        raise ValueError(f"{path!r} does not name its victims as a list of file names or "
-                         f"Keras Applications names (it has {victims!r})")
-    for key, types in _CONFIG_TYPES.items():
-        value = config.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
-            raise ValueError(f"{path!r} has {key} {value!r}: not a training run's config")
-    return config
-
-
-@dataclasses.dataclass
-class Run:
-    """A finished training run: its perturber and the victims it was trained on."""
-
-    directory: str
-    config: dict
-    perturber: object
-    trained_on: list
-    label: str
-
-    @property
-    def target_class(self):
-        return self.config.get("target_class")
-
-    @property
-    def target_map(self):
-        return self.config.get("target_map")
-
-    @property
-    def application_weights(self):
-        """``{name: weights}`` of the Keras Applications victims it was
-        trained on, from ``config.json`` (empty when the run predates
-        per-victim weights)."""
-        weights = self.config.get("victim_weights")
-        if not isinstance(weights, list):
-            return {}
-        names = [s for s in self.config["victims"] if is_application(s)]
-        return dict(zip(names, weights))
-
-    def saw(self, victim):
-        """Whether ``victim`` was among the training victims: the same name
-        and, for a Keras Applications victim, the same weights."""
-        trained_weights = self.application_weights.get(victim.name)
-        return victim.name in self.trained_on and (
-            trained_weights is None or trained_weights == victim.weights)
-
-    @property
-    def description(self):
-        epsilon = self.config.get("epsilon")
-        epsilon = "" if epsilon is None else f" ε {epsilon:.4g}"
-        target = self.target_class if self.target_map is None else "target map"
-        target = "" if target is None else f" → {target}"
-        projection = self.config.get("projection", "scale")
-        projection = "" if projection == "scale" else f" {projection}"
-        layers = self.config.get("feature_layers")
-        layers = "" if not layers else f" @{','.join(layers)}"
-        return (f"{self.config.get('kind', self.perturber.kind)} "
-                f"{self.config.get('objective', '')}{target}{layers} "
-                f"{self.config.get('norm', self.perturber.norm)}{epsilon}{projection}"
-                ).replace("  ", " ")
-
-    @property
-    def budget(self):
-        """What the random-noise floor depends on: kind, norm and epsilon."""
-        return (f"{self.perturber.kind} {self.perturber.norm} "
-                f"ε {float(self.perturber.epsilon):.4g}")
-
-
-def load_run(directory):
-    """Reads ``directory/config.json`` and loads ``directory/perturber.keras``."""
-    directory = os.fspath(directory)
-    if not os.path.isdir(directory):
-        raise ValueError(f"run directory not found: {directory!r}")
-    config = read_run_config(directory)
-    if config is None:
-        raise ValueError(
-            f"{directory!r} holds no config.json: give a directory written by "
-            "train.universal or train.image_dependent"
-        )
-    path = os.path.join(directory, "perturber.keras")
-    if not os.path.isfile(path):
-        raise ValueError(f"{directory!r} holds no perturber.keras: is the run finished?")
-    trained_on = [victim_name(v) for v in config["victims"]]
-    return Run(directory, config, load_perturber(path), trained_on, " + ".join(trained_on))
 
 
 def _unique_labels(runs):

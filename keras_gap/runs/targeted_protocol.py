@@ -21,8 +21,8 @@ from keras_gap.data import load_image_data
 from keras_gap.reports.tables import format_table
 from keras_gap.reports.tables import write_text
 from keras_gap.tasks.classification import class_name
-from keras_gap.training.attack_config import resolve_config
-from keras_gap.training.attack_run import run_attack
+from keras_gap.runs.attack_config import resolve_config
+from keras_gap.runs.attack_run import run_attack
 from keras_gap.victims import application_head_classes
 from keras_gap.victims import load_victims
 

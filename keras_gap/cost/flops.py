@@ -191,6 +191,19 @@ def flops_per_image(model):
     return model_cost(model).flops
 
 
+# FLOPs per pixel of adding a ready perturbation and clipping to [0, 1].
+ADD_AND_CLIP_FLOPS = 3
+
+
+def perturber_flops_per_image(perturber):
+    """FLOPs of perturbing one image with ``perturber``: adding its ready
+    perturbation and clipping when one perturbation serves every image (a
+    universal one is computed once), else one forward pass of its generator."""
+    if perturber.shared_perturbation:
+        return ADD_AND_CLIP_FLOPS * math.prod(perturber.image_shape)
+    return flops_per_image(perturber.generator)
+
+
 def attack_flops(victim_forward_flops, steps, generator_flops=0):
     """FLOPs per image of an attack: ``steps`` forward+backward passes of the
     victim (an iterative attack; FGSM is one step) plus one generator pass."""

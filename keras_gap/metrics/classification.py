@@ -18,9 +18,9 @@ Metrics (as in the paper and the original code):
 
 import numpy as np
 
-from keras_gap.evaluation.batches import perturbed_batches
-from keras_gap.evaluation.batches import predictions
-from keras_gap.evaluation.batches import with_weights
+from keras_gap.metrics.batches import perturbed_batches
+from keras_gap.metrics.batches import predictions
+from keras_gap.metrics.batches import with_weights
 
 
 def _counts():

@@ -25,35 +25,34 @@ import typing
 
 import numpy as np
 
+from keras_gap import checks
 from keras_gap.artifacts import check_output_files
 from keras_gap.artifacts import files_together
 from keras_gap.artifacts import write_json
-from keras_gap.baselines import art_reference
 from keras_gap.baselines.gradient_attacks import check_budget
-from keras_gap.baselines.universal import check_time_budget
+from keras_gap.cost.timing import device_description
 from keras_gap.data import HELD_OUT
 from keras_gap.data import load_image_data
-from keras_gap.data.splits import check_split
-from keras_gap.evaluation.benchmark_methods import ART_METHODS
-from keras_gap.evaluation.benchmark_methods import DATA_DRIVEN
-from keras_gap.evaluation.benchmark_methods import METHODS
-from keras_gap.evaluation.benchmark_methods import VICTIM_GRADIENTS
-from keras_gap.evaluation.benchmark_methods import Bench
-from keras_gap.evaluation.throughput import device_description
+from keras_gap.data.splits import SPLITS
+from keras_gap.generators import GENERATORS
+from keras_gap.generators import check_generator_size
 from keras_gap.generators import generator_arguments
+from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.perturbers import build_perturber
 from keras_gap.reports.figures import save_curves
 from keras_gap.reports.tables import format_table
 from keras_gap.reports.tables import write_text
+from keras_gap.runs.attack_config import AttackConfig
+from keras_gap.runs.benchmark_methods import DATA_DRIVEN
+from keras_gap.runs.benchmark_methods import METHODS
+from keras_gap.runs.benchmark_methods import Bench
+from keras_gap.runs.benchmark_methods import GapMethod
+from keras_gap.runs.benchmark_methods import UniversalBaseline
 from keras_gap.tasks import task_for
-from keras_gap.training.attack_config import AttackConfig
-from keras_gap.training.gap_trainer import check_ema_momentum
-from keras_gap.training.resources import check_attack_memory
-from keras_gap.training.resources import check_batch_memory
-from keras_gap.training.resources import check_generator_size
-from keras_gap.training.resources import check_seed
-from keras_gap.training.resources import largest_layer_values
-from keras_gap.training.resources import layer_values
+from keras_gap.training.memory import check_attack_memory
+from keras_gap.training.memory import check_batch_memory
+from keras_gap.training.memory import largest_layer_values
+from keras_gap.training.memory import layer_values
 from keras_gap.victims import application_head_classes
 from keras_gap.victims import describe_weights
 from keras_gap.victims import load_victims
@@ -90,6 +89,31 @@ class BenchmarkConfig:
     eval_batch_size: int = 250
     seed: int = 0
 
+    def __post_init__(self):
+        self.check()
+
+    def check(self):
+        """Raises a ``ValueError`` naming the first bad field (the victim and
+        the output directory are checked by ``check_benchmark_config``)."""
+        if not self.epsilons:
+            raise ValueError("give at least one epsilon")
+        checks.OneOf(PROJECTIONS).check(self.norm, "norm")
+        self.epsilons = tuple(check_budget(self.norm, e) for e in self.epsilons)
+        if self.methods is not None:
+            self.methods = _check_methods(self.methods)
+        checks.check_positive_integers(self, (
+            "train_images", "batch_size", "uap_passes", "eval_images", "eval_batch_size"))
+        checks.POSITIVE_INTEGER.optional(self.train_steps, "train steps")
+        checks.POSITIVE_NUMBER.optional(self.time_budget, "time budget")
+        checks.LEARNING_RATE.optional(self.learning_rate, "learning rate")
+        checks.MOMENTUM.optional(self.ema_momentum, "ema momentum")
+        checks.OneOf(GENERATORS).optional(self.generator, "generator")
+        checks.OneOf(SPLITS).check(self.split, "split")
+        checks.check_seed(self.seed)
+        for kind in GAP_KINDS:
+            check_generator_size(self.gap_settings(kind).generator, self.generator_filters,
+                                 self.generator_blocks)
+
     def gap_settings(self, kind):
         """The ``GapSettings`` of GAP ``kind`` ("universal" or
         "image_dependent"): the values given, else the kind's defaults, as
@@ -111,74 +135,53 @@ class GapSettings(typing.NamedTuple):
     ema_momentum: float
 
 
-GAP_KINDS = {"gap_universal": "universal", "gap_image_dependent": "image_dependent"}
+# The attack kinds the GAP methods train, and the methods training them.
+GAP_KINDS = {method.kind: name for name, method in METHODS.items()
+             if isinstance(method, GapMethod)}
 
 
 def available_methods():
-    """Every method name; ART's only when it is installed."""
-    return tuple(METHODS) + (tuple(ART_METHODS) if art_reference.art_available() else ())
+    """Every method whose requirements are installed (ART's are optional)."""
+    return tuple(name for name, method in METHODS.items() if method.available())
 
 
-def _resolve_methods(methods):
-    if methods is None:
-        return available_methods()
-    known = [*METHODS, *ART_METHODS]
+def _check_methods(methods):
+    """``methods`` as a tuple of known, installed, distinct method names."""
+    methods = tuple(methods)
     if not methods:
-        raise ValueError(f"give at least one method; choose from {known}")
-    unknown = [m for m in methods if m not in known]
+        raise ValueError(f"give at least one method; choose from {list(METHODS)}")
+    unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {list(known)}")
-    if not art_reference.art_available() and any(m in ART_METHODS for m in methods):
-        raise ValueError(
-            f"{[m for m in methods if m in ART_METHODS]} need adversarial-robustness-toolbox: "
-            "pip install 'adversarial-robustness-toolbox>=1.20'"
-        )
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    missing = [m for m in methods if not METHODS[m].available()]
+    if missing:
+        raise ValueError(f"{missing} need a package that is not installed: "
+                         f"{METHODS[missing[0]].missing()}")
     if len(set(methods)) != len(methods):
         raise ValueError(f"methods must not repeat, got {list(methods)}")
-    return tuple(methods)
+    return methods
 
 
 def check_benchmark_config(config):
-    """Checks every value of ``config`` but its victim, and its output
+    """Checks ``config`` (it checked its own values) and its output
     directory; returns the budgets and the methods to run."""
-    if not config.epsilons:
-        raise ValueError("give at least one epsilon")
-    epsilons = tuple(check_budget(config.norm, e) for e in config.epsilons)
-    for name in ("train_images", "train_steps", "batch_size", "uap_passes", "eval_images",
-                 "eval_batch_size"):
-        value = getattr(config, name)
-        if value is None and name == "train_steps":
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name.replace('_', ' ')} must be an int >= 1, got {value!r}")
-    check_time_budget(config.time_budget)
-    if config.learning_rate is not None and not (
-            np.isfinite(config.learning_rate) and config.learning_rate > 0):
-        raise ValueError(f"learning rate must be > 0, got {config.learning_rate!r}")
-    if config.ema_momentum is not None:
-        check_ema_momentum(config.ema_momentum)
-    check_split(config.split)
-    check_seed(config.seed)
-    for kind in GAP_KINDS.values():
-        generator = config.gap_settings(kind).generator
-        generator_arguments(generator, (28, 28, 1))  # rejects unknown generators
-        check_generator_size(generator, config.generator_filters, config.generator_blocks)
+    config.check()
     check_output_files(config.output_dir, REPORT_FILES)
-    return epsilons, _resolve_methods(config.methods)
+    return config.epsilons, config.methods or available_methods()
 
 
 def _check_memory(config, victim, methods):
     """Refuses batch sizes this machine cannot hold, before the first method:
     every layer output of the victim is kept for methods that back-propagate
     through it, the largest one (input and output) for the others."""
-    if any(method in VICTIM_GRADIENTS for method in methods):
+    if any(METHODS[method].back_propagates_through_victim for method in methods):
         per_image = layer_values(victim.model)
     else:
         per_image = 2 * largest_layer_values(victim.model)
     check_batch_memory(config.eval_batch_size, per_image, flag="--eval-batch-size",
                        what="one attack batch")
     shape = victim.input_shape
-    for method, kind in GAP_KINDS.items():
+    for kind, method in GAP_KINDS.items():
         if method in methods:
             generator = config.gap_settings(kind).generator
             perturber = build_perturber(kind, generator, shape, config.norm, 1.0,
@@ -222,8 +225,8 @@ def budget_lines(config, bench, methods):
 
 def _compute_parts(config, methods):
     """What the data-driven methods run were given, GAP's and the UAPs'."""
-    gap = [(method, kind) for method, kind in GAP_KINDS.items() if method in methods]
-    uap = any(method in methods for method in ("uap", "art_uap"))
+    gap = [(method, kind) for kind, method in GAP_KINDS.items() if method in methods]
+    uap = any(isinstance(METHODS[method], UniversalBaseline) for method in methods)
     if config.time_budget:
         return [f"the same wall-clock budget of {config.time_budget:g} s per method and ε "
                 "(GAP trains until it is spent; UAP and ART's UAP pass over the images until "
@@ -242,7 +245,7 @@ def _compute_parts(config, methods):
 def _gap_lines(config, image_shape, methods):
     """One line per GAP kind run: its generator, sizes and learning rate."""
     lines = []
-    for method, kind in GAP_KINDS.items():
+    for kind, method in GAP_KINDS.items():
         if method not in methods:
             continue
         settings = config.gap_settings(kind)
@@ -260,7 +263,7 @@ def gap_settings_run(config, methods):
     """``{method: GapSettings as a dict}`` of the GAP methods run; with a
     time budget ``train_steps`` is None (the budget ends the training)."""
     settings = {}
-    for method, kind in GAP_KINDS.items():
+    for kind, method in GAP_KINDS.items():
         if method in methods:
             settings[method] = config.gap_settings(kind)._asdict()
             if config.time_budget:
@@ -310,7 +313,7 @@ def run_benchmark(config, log=print):
     total = len(epsilons) * len(methods)
     for epsilon in epsilons:
         for method in methods:
-            built = {**METHODS, **ART_METHODS}[method](bench, epsilon)
+            built = METHODS[method].build(bench, epsilon)
             fooling_rate, ms_per_image = bench.measure(built.attack)
             rows.append({"victim": bench.victim.name, "victim_weights": bench.victim.weights,
                          **_row(method, epsilon, built, fooling_rate, ms_per_image,

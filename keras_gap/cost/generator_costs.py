@@ -15,10 +15,10 @@ import re
 
 import numpy as np
 
-from keras_gap.evaluation.cost import FORWARD_BACKWARD_FACTOR
-from keras_gap.evaluation.cost import attack_flops
-from keras_gap.evaluation.cost import flops_per_image
-from keras_gap.evaluation.throughput import time_forward
+from keras_gap.cost.flops import FORWARD_BACKWARD_FACTOR
+from keras_gap.cost.flops import attack_flops
+from keras_gap.cost.flops import flops_per_image
+from keras_gap.cost.timing import time_forward
 from keras_gap.generators import build_generator
 from keras_gap.generators import generator_arguments
 from keras_gap.layers import LinfProjection

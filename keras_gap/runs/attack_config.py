@@ -7,30 +7,32 @@ anything is loaded or written; the resolved configuration is what
 """
 
 import dataclasses
-import math
 import os
 
+from keras_gap import checks
 from keras_gap.data import HELD_OUT
-from keras_gap.data.splits import check_split
+from keras_gap.data.splits import SPLITS
 from keras_gap.data.target_maps import resolve_target_map_spec
+from keras_gap.generators import GENERATORS
+from keras_gap.generators import check_generator_size
 from keras_gap.layers import projection_for_norm
 from keras_gap.layers.budget_projection import PROJECTION_METHODS
+from keras_gap.layers.budget_projection import PROJECTIONS
+from keras_gap.layers.budget_projection import check_epsilon
+from keras_gap.objectives import OBJECTIVES
 from keras_gap.objectives import REDUCTION_OBJECTIVES
+from keras_gap.objectives import REDUCTIONS
 from keras_gap.objectives import TRANSFER_OBJECTIVES
 from keras_gap.objectives import build_objective
 from keras_gap.objectives import check_reduction
 from keras_gap.perturbers import PERTURBERS
-from keras_gap.training.gap_trainer import check_ema_momentum
+from keras_gap.runs.run_directory import check_output_path
+from keras_gap.training.distribution import STRATEGIES
+from keras_gap.training.precision import JIT_COMPILE
 from keras_gap.training.precision import check_mixed_precision
-from keras_gap.training.resources import check_generator_size
-from keras_gap.training.resources import check_seed
-from keras_gap.training.run_directory import check_output_path
 from keras_gap.training.victim_training import ensure_default_victim
 from keras_gap.victims import is_application
 from keras_gap.victims import resolve_victim_weights
-
-# --jit-compile: Keras' ``jit_compile`` (XLA) for each setting.
-JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 
 
 # Defaults that depend on the attack kind; a field left as None takes its
@@ -94,9 +96,36 @@ class AttackConfig:
     jit_compile: str = "auto"
 
     def __post_init__(self):
-        for name, value in KIND_DEFAULTS.get(self.kind, {}).items():
+        checks.OneOf(PERTURBERS).check(self.kind, "kind")
+        for name, value in KIND_DEFAULTS[self.kind].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        self.check()
+
+    def check(self):
+        """Raises a ``ValueError`` naming the first field whose value no run
+        can have; what needs the victims or the data is checked by
+        ``resolve_config``."""
+        checks.OneOf(PROJECTIONS).check(self.norm, "norm")
+        self.epsilon = check_epsilon(self.epsilon)
+        checks.OneOf(OBJECTIVES).check(self.objective, "objective")
+        checks.OneOf(["auto", *PROJECTION_METHODS]).check(self.projection, "projection")
+        checks.Integer().optional(self.target_class, "target class")
+        checks.OneOf(REDUCTIONS).optional(self.reduction, "reduction")
+        checks.OneOf(SPLITS).check(self.split, "split")
+        checks.OneOf(GENERATORS).check(self.generator, "generator")
+        check_generator_size(self.generator, self.generator_filters, self.generator_blocks)
+        checks.check_positive_integers(self, ("epochs", "steps_per_epoch", "batch_size"))
+        checks.POSITIVE_INTEGER.optional(self.image_size, "image size")
+        checks.POSITIVE_INTEGER.optional(self.eval_images, "eval images")
+        self.learning_rate = checks.LEARNING_RATE.check(self.learning_rate, "learning rate")
+        self.ema_momentum = checks.MOMENTUM.check(self.ema_momentum, "ema momentum")
+        checks.check_seed(self.seed)
+        checks.OneOf(STRATEGIES).check(self.strategy, "strategy")
+        check_mixed_precision(self.mixed_precision)
+        checks.OneOf(JIT_COMPILE).check(self.jit_compile, "jit_compile")
+        if self.loss_weights is not None:
+            self.loss_weights = checks.check_loss_weights(self.loss_weights)
 
     def default_output_dir(self):
         target = "" if self.target_class is None else f"_{self.target_class}"
@@ -122,10 +151,7 @@ def resolve_projection(objective, norm, projection):
     BIA all clip) and GAP's scaling otherwise."""
     if projection == "auto":
         return "clip" if objective in TRANSFER_OBJECTIVES and norm == "linf" else "scale"
-    if projection not in PROJECTION_METHODS:
-        raise ValueError(f"projection must be 'auto' or one of {sorted(PROJECTION_METHODS)}, "
-                         f"got {projection!r}")
-    return projection
+    return checks.OneOf(PROJECTION_METHODS).check(projection, "projection")
 
 
 def _check_objective(config):
@@ -147,14 +173,6 @@ def _check_objective(config):
         )
 
 
-def _check_speed_settings(config):
-    check_mixed_precision(config.mixed_precision)
-    if config.jit_compile not in JIT_COMPILE:
-        raise ValueError(
-            f"jit_compile must be one of {sorted(JIT_COMPILE)}, got {config.jit_compile!r}"
-        )
-
-
 def _resolved_victim_weights(config):
     """One weights value per Keras Applications victim ("imagenet" unless
     given), or None when every victim is a file (as config.json always had)."""
@@ -163,25 +181,12 @@ def _resolved_victim_weights(config):
     return values or None
 
 
-def _check_training_lengths(config):
-    for name in ("epochs", "steps_per_epoch", "batch_size"):
-        if int(getattr(config, name)) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)!r}")
-    if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
-        raise ValueError(f"learning rate must be > 0, got {config.learning_rate!r}")
-    check_ema_momentum(config.ema_momentum)
-    check_seed(config.seed)
-    check_generator_size(config.generator, config.generator_filters, config.generator_blocks)
-
-
 def resolve_config(config, log=print):
     """Checks ``config`` and returns a copy with every default filled in.
 
     Trains and caches the default victim when no victim is given (logging
     what it does through ``log``).
     """
-    if config.kind not in PERTURBERS:
-        raise ValueError(f"kind must be one of {sorted(PERTURBERS)}, got {config.kind!r}")
     resolved = dataclasses.replace(config)
     resolved.projection = resolve_projection(
         resolved.objective, resolved.norm, resolved.projection)
@@ -190,10 +195,7 @@ def resolve_config(config, log=print):
     if resolved.reduction is None and resolved.objective in REDUCTION_OBJECTIVES:
         resolved.reduction = REDUCTION_OBJECTIVES[resolved.objective].default_reduction
     _check_objective(resolved)
-    check_split(resolved.split)
     resolved.target_map = resolve_target_map_spec(resolved.target_map)
-    _check_training_lengths(resolved)
-    _check_speed_settings(resolved)
     # Before the default victim is trained: weights only fit Applications victims.
     resolved.victim_weights = _resolved_victim_weights(resolved)
     resolved.output_dir = resolved.output_dir or config.default_output_dir()

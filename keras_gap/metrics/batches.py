@@ -14,7 +14,7 @@ def perturbed_batches(perturber, data, batch_size, limit, seed, norms):
     image otherwise). Fills ``norms`` with ``num_images`` and the largest
     applied ``linf`` / ``l2``; raises ``ValueError`` if ``data`` is empty.
     """
-    universal = perturber.kind == "universal"
+    universal = perturber.shared_perturbation
     norms.update(num_images=0, linf=0.0, l2=0.0)
     if universal:
         noise = random_sign_noise(

@@ -27,13 +27,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_gap.evaluation.throughput import device_description
-from keras_gap.evaluation.throughput import time_forward
+from keras_gap import checks
+from keras_gap.generators import check_generator_size
+from keras_gap.cost.timing import device_description
+from keras_gap.cost.timing import time_forward
 from keras_gap.objectives import Untargeted
 from keras_gap.perturbers import build_perturber
 from keras_gap.reports.tables import format_table
 from keras_gap.training.gap_trainer import GAPTrainer
-from keras_gap.training.gap_trainer import gap_optimizer
+from keras_gap.training.optimizer import gap_optimizer
+from keras_gap.training.precision import JIT_COMPILE
 from keras_gap.training.precision import MIXED_PRECISIONS
 from keras_gap.training.precision import mixed_precision_scope
 from keras_gap.victims import is_application
@@ -41,7 +44,6 @@ from keras_gap.victims import load_victims
 
 FLOAT32 = "float32"
 PRECISIONS = (FLOAT32, *MIXED_PRECISIONS)
-JIT_SETTINGS = ("auto", "on", "off")
 EPSILON = 10 / 255  # the paper's ImageNet budget; it does not change the time
 
 
@@ -61,25 +63,18 @@ class SpeedSettings:
     repeats: int = 10
     seed: int = 0
 
+    def __post_init__(self):
+        self.check()
 
-def check_settings(settings):
-    """Raises a ``ValueError`` naming the first bad value of ``settings``."""
-    for name in ("image_size", "generator_filters", "generator_batch_size", "batch_size",
-                 "warmup", "repeats"):
-        value = getattr(settings, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name.replace('_', ' ')} must be an int >= 1, got {value!r}")
-    if not isinstance(settings.generator_blocks, int) or settings.generator_blocks < 0:
-        raise ValueError(f"generator blocks must be an int >= 0, got {settings.generator_blocks!r}")
-    unknown = [p for p in settings.precisions if p not in PRECISIONS]
-    if unknown or not settings.precisions or len(set(settings.precisions)) != len(
-            settings.precisions):
-        raise ValueError(
-            f"precisions must be distinct values of {list(PRECISIONS)}, got "
-            f"{list(settings.precisions)}")
-    if settings.jit_compile not in JIT_SETTINGS:
-        raise ValueError(
-            f"jit_compile must be one of {list(JIT_SETTINGS)}, got {settings.jit_compile!r}")
+    def check(self):
+        """Raises a ``ValueError`` naming the first bad value."""
+        checks.check_positive_integers(self, (
+            "image_size", "generator_batch_size", "batch_size", "warmup", "repeats"))
+        check_generator_size("resnet", self.generator_filters, self.generator_blocks)
+        self.precisions = checks.check_distinct_choices(self.precisions, "precisions",
+                                                        PRECISIONS)
+        checks.OneOf(JIT_COMPILE).check(self.jit_compile, "jit_compile")
+        checks.check_seed(self.seed)
 
 
 def resolve_jit_compile(setting):
@@ -174,7 +169,7 @@ def measure_speed(settings, log=None):
     the device, versions, date, settings and ``{"results": {precision:
     {"image_shape", "generator", "victim_forward", "victim_input_gradient",
     "pgd10_ms_per_image", "training"}}}``."""
-    check_settings(settings)
+    settings.check()
     jit_compile = resolve_jit_compile(settings.jit_compile)
     results = {}
     for precision in settings.precisions:

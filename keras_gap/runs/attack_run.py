@@ -24,15 +24,14 @@ import tensorflow as tf
 
 from keras_gap.artifacts import save_keras
 from keras_gap.artifacts import save_numpy
-from keras_gap.artifacts import write_json
 from keras_gap.data import load_image_data
+from keras_gap.generators import check_generator_size
 from keras_gap.generators import generator_arguments
 from keras_gap.perturbers import build_perturber
 from keras_gap.reports.figures import save_perturbation_png
 from keras_gap.tasks import task_for
-from keras_gap.training.attack_config import JIT_COMPILE
-from keras_gap.training.attack_config import LEGACY_VALUES
-from keras_gap.training.attack_config import resolve_config
+from keras_gap.runs.attack_config import LEGACY_VALUES
+from keras_gap.runs.attack_config import resolve_config
 from keras_gap.training.backup import RunBackup
 from keras_gap.training.callbacks import StopOnNonFiniteLoss
 from keras_gap.training.distribution import is_chief
@@ -42,13 +41,16 @@ from keras_gap.training.distribution import remove_worker_directory
 from keras_gap.training.distribution import shard_by_data
 from keras_gap.training.distribution import worker_directory
 from keras_gap.training.gap_trainer import GAPTrainer
-from keras_gap.training.gap_trainer import gap_optimizer
+from keras_gap.training.optimizer import gap_optimizer
+from keras_gap.training.precision import JIT_COMPILE
 from keras_gap.training.precision import mixed_precision_scope
-from keras_gap.training.resources import check_attack_memory
-from keras_gap.training.resources import check_unet_depth
-from keras_gap.training.run_directory import RunLock
-from keras_gap.training.run_directory import check_output_dir
-from keras_gap.training.run_directory import read_finished_metrics
+from keras_gap.training.memory import check_attack_memory
+from keras_gap.runs.run_directory import PERTURBER_NAME
+from keras_gap.runs.run_directory import RunLock
+from keras_gap.runs.run_directory import check_output_dir
+from keras_gap.runs.run_directory import read_finished_metrics
+from keras_gap.runs.run_directory import write_config
+from keras_gap.runs.run_directory import write_metrics
 from keras_gap.victims import application_head_classes
 from keras_gap.victims import describe_weights
 from keras_gap.victims import check_victims_agree
@@ -88,10 +90,10 @@ def _build_perturber(config, victims, replicas):
     """The untrained perturber, once its size is known to fit the image and
     this machine's memory at ``config.batch_size``."""
     image_shape = victims[0].input_shape
+    check_generator_size(config.generator, config.generator_filters, config.generator_blocks,
+                         image_shape)
     settings = generator_arguments(
         config.generator, image_shape, config.generator_filters, config.generator_blocks)
-    if "depth" in settings:
-        check_unet_depth(image_shape, settings["depth"])
     perturber = build_perturber(config.kind, config.generator, image_shape, config.norm,
                                 config.epsilon, seed=config.seed, projection=config.projection,
                                 **settings)
@@ -171,9 +173,10 @@ def _write_artifacts(attack, config, seconds):
     held-out metrics; returns the metrics."""
     output_dir = config.output_dir
     perturber, victims = attack.perturber, attack.victims
-    save_keras(perturber, os.path.join(output_dir, "perturber.keras"))
-    if perturber.kind == "universal":
-        delta = np.asarray(perturber.universal_perturbation())[0]
+    save_keras(perturber, os.path.join(output_dir, PERTURBER_NAME))
+    delta = perturber.fixed_perturbation()
+    if delta is not None:
+        delta = delta[0]
         save_numpy(os.path.join(output_dir, "perturbation.npy"), delta)
         save_perturbation_png(delta, os.path.join(output_dir, "perturbation.png"))
     attack.task.save_samples(perturber, victims[0], attack.test,
@@ -185,7 +188,7 @@ def _write_artifacts(attack, config, seconds):
                "train_images": config.train_images,
                "skipped_files": {data.split: len(data.skipped_files)
                                  for data in (attack.train, attack.test)}}
-    write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    write_metrics(output_dir, metrics)
     return metrics
 
 
@@ -247,7 +250,7 @@ def _train_and_write(config, resolved, strategy, log, verbose, callbacks):
     # Everything is validated: only now does the output directory get files.
     os.makedirs(write_dir, exist_ok=True)
     if chief:
-        write_json(os.path.join(output_dir, "config.json"), resolved)
+        write_config(output_dir, resolved)
     if resuming:
         log(f"Resuming the run in {output_dir}")
     for data in (attack.train, attack.test):
@@ -256,7 +259,7 @@ def _train_and_write(config, resolved, strategy, log, verbose, callbacks):
     log(_describe(attack, config, strategy))
     seconds = _fit(attack, config, write_dir, callbacks, verbose)
     if not chief:
-        save_keras(attack.perturber, os.path.join(write_dir, "perturber.keras"))
+        save_keras(attack.perturber, os.path.join(write_dir, PERTURBER_NAME))
         remove_worker_directory(write_dir, output_dir)
         log(f"Worker finished after {seconds:.0f} s; the chief writes the artifacts")
         return {}

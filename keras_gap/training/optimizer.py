@@ -1,0 +1,62 @@
+"""The optimizer a GAP generator trains with, and its weight averaging.
+
+``gap_optimizer`` is the paper's Adam (β₁ = 0.5); with an EMA momentum it is
+an ``AveragingAdam``, which also keeps a warmed-up moving average of the
+generator's weights and leaves it in the generator when ``fit`` ends.
+"""
+
+import keras
+
+from keras_gap.checks import MOMENTUM
+
+
+def check_ema_momentum(momentum):
+    """Returns ``momentum`` as a float unless it is outside [0, 1)."""
+    return MOMENTUM.check(momentum, "ema momentum")
+
+
+# The averaging's warm-up, as TF's ``ExponentialMovingAverage(num_updates=t)``:
+# the momentum of step t is min(m, (1 + t) / (WARM_UP + t)).
+WARM_UP = 10
+
+
+@keras.saving.register_keras_serializable(package="keras_gap")
+class AveragingAdam(keras.optimizers.Adam):
+    """Adam that keeps a moving average of the weights it trains, warmed up.
+
+    Keras' own ``use_ema`` uses the full momentum from the second step, so
+    a short run's average still holds much of the untrained weights (0.99⁶⁰
+    = 0.55 after 60 steps). Here step t (from 0) uses momentum 0 at t = 0,
+    then min(m, (1 + t) / (10 + t)): about the last t / 10 steps early on,
+    the full momentum from step 890 at m = 0.99. A 2,000-step run's average
+    differs from Keras' by less than 0.99¹¹⁰⁰ ≈ 2e-5 of the weights.
+    """
+
+    def __init__(self, ema_momentum=0.99, **kwargs):
+        kwargs.pop("use_ema", None)
+        super().__init__(use_ema=True, ema_momentum=ema_momentum, **kwargs)
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        step = keras.ops.cast(self.iterations, "float32")
+        momentum = keras.ops.where(
+            step > 0, keras.ops.minimum(self.ema_momentum, (1.0 + step) / (WARM_UP + step)), 0.0)
+        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:
+                rate = keras.ops.cast(momentum, variable.dtype)
+                average.assign(rate * average + (1.0 - rate) * variable)
+
+
+def gap_optimizer(learning_rate, ema_momentum=0.0):
+    """The paper's optimizer, Adam with β₁ = 0.5, at ``learning_rate``.
+
+    With ``ema_momentum`` m > 0 it is an ``AveragingAdam``: it also keeps a
+    moving average of the generator's weights (``m · average + (1 − m) ·
+    weights`` after every step once warmed up; 0.99 averages about the last
+    100 steps), and ``fit`` ends by writing the averages into the generator,
+    so the perturber a run saves is the averaged one. Backups hold the
+    averages with the optimizer's state, so a resumed run continues them.
+    """
+    momentum = check_ema_momentum(ema_momentum)
+    if momentum == 0:
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
+    return AveragingAdam(learning_rate=learning_rate, beta_1=0.5, ema_momentum=momentum)
