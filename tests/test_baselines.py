@@ -184,7 +184,7 @@ def test_pgd_and_universal_attack_a_segmenter():
     (lambda v, x: baselines.pgd(v, x, 0.1, objective="targeted"), "needs a target class"),
     (lambda v, x: baselines.pgd(v, x, 0.1, objective="targeted", target=10), "0..9"),
     (lambda v, x: baselines.pgd(v, x, 0.1, target=3), "only applies to the targeted"),
-    (lambda v, x: baselines.pgd(v, x, 0.1, steps=0), "steps must be an int >= 1, got 0"),
+    (lambda v, x: baselines.pgd(v, x, 0.1, steps=0), "steps must be an integer >= 1, got 0"),
     (lambda v, x: baselines.pgd(v, x + 1.0, 0.1), "images must lie in [0, 1]"),
     (lambda v, x: baselines.uap(v, x, 0.1, max_passes=0), "max passes must be"),
     (lambda v, x: baselines.random_noise(x, float("nan")), "got nan"),

@@ -16,11 +16,11 @@ Objectives:
 """
 
 import functools
-import math
 
 import numpy as np
 import tensorflow as tf
 
+from keras_gap import checks
 from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.layers.budget_projection import check_epsilon
 from keras_gap.objectives.classification import cross_entropy
@@ -196,11 +196,9 @@ def pgd(victim, images, epsilon, norm="linf", steps=10, step_size=None,
         The adversarial images, a float32 tensor.
     """
     epsilon = check_budget(norm, epsilon)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    step_size = 2.5 * epsilon / steps if step_size is None else float(step_size)
-    if not math.isfinite(step_size) or step_size <= 0:
-        raise ValueError(f"step size must be finite and > 0, got {step_size!r}")
+    checks.POSITIVE_INTEGER.check(steps, "steps")
+    step_size = 2.5 * epsilon / steps if step_size is None else checks.POSITIVE_NUMBER.check(
+        step_size, "step size")
     images = check_images(images)
     references, direction = attack_references(victim, images, objective, target, labels)
     return compiled(_iterate, logits_function(victim), loss, norm)(

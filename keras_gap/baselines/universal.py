@@ -19,6 +19,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from keras_gap import checks
 from keras_gap.baselines.gradient_attacks import attack_references
 from keras_gap.baselines.gradient_attacks import check_budget
 from keras_gap.baselines.gradient_attacks import check_images
@@ -37,17 +38,9 @@ def apply_universal(images, delta):
     return tf.clip_by_value(tf.convert_to_tensor(images, tf.float32) + delta, 0.0, 1.0)
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-
-
 def check_time_budget(seconds):
     """Raises ``ValueError`` unless ``seconds`` is None or a finite number > 0."""
-    if seconds is not None and not (
-            isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
-            and np.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"time budget must be a number of seconds > 0, got {seconds!r}")
+    checks.POSITIVE_NUMBER.optional(seconds, "time budget")
 
 
 def _batches(count, batch_size, generator):
@@ -125,7 +118,7 @@ def uap(victim, images, epsilon, norm="linf", max_passes=5, target_fooling_rate=
     for name, value in (("max passes", max_passes), ("batch size", batch_size),
                         ("deepfool iterations", deepfool_iterations),
                         ("candidate classes", candidate_classes)):
-        _check_positive_int(name, value)
+        checks.POSITIVE_INTEGER.check(value, name)
     if not 0.0 < target_fooling_rate <= 1.0:
         raise ValueError(f"target fooling rate must be in (0, 1], got {target_fooling_rate!r}")
     images = check_images(images).numpy()
@@ -193,11 +186,10 @@ def universal_iterative(victim, images, epsilon, norm="linf", passes=5, step_siz
         ``δ`` as a float32 array of shape ``(1, H, W, C)``.
     """
     epsilon = check_budget(norm, epsilon)
-    _check_positive_int("passes", passes)
-    _check_positive_int("batch size", batch_size)
-    step_size = epsilon / 10 if step_size is None else float(step_size)
-    if not np.isfinite(step_size) or step_size <= 0:
-        raise ValueError(f"step size must be finite and > 0, got {step_size!r}")
+    checks.POSITIVE_INTEGER.check(passes, "passes")
+    checks.POSITIVE_INTEGER.check(batch_size, "batch size")
+    step_size = epsilon / 10 if step_size is None else checks.POSITIVE_NUMBER.check(
+        step_size, "step size")
     images = check_images(images).numpy()
     if len(images) == 0:
         raise ValueError("universal_iterative needs at least one image")

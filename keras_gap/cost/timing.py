@@ -18,6 +18,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from keras_gap import checks
 from keras_gap.reports.tables import format_table
 
 DEFAULT_BATCH_SIZE = 256
@@ -58,8 +59,8 @@ def time_forward(function, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEAT
     ``repeats`` timed calls made after ``warmup`` untimed ones (the first
     of which traces and compiles).
     """
-    if warmup < 1 or repeats < 1:
-        raise ValueError(f"warmup and repeats must be >= 1, got {warmup}, {repeats}")
+    checks.POSITIVE_INTEGER.check(warmup, "warmup")
+    checks.POSITIVE_INTEGER.check(repeats, "repeats")
     compiled = tf.function(function, jit_compile=jit_compile)
     images = tf.identity(tf.convert_to_tensor(images, tf.float32))
     batch_size = int(images.shape[0])
@@ -99,8 +100,7 @@ def measure_throughput(perturbers, victims, batch_size=DEFAULT_BATCH_SIZE,
         {name: perturber ms / victim ms}}}``; each timing is
         ``time_forward``'s plus "parameters".
     """
-    if batch_size < 1:
-        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    checks.POSITIVE_INTEGER.check(batch_size, "batch size")
     if not isinstance(perturbers, dict):
         perturbers = {"perturber": perturbers}
     images = {}

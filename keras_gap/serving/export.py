@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_gap import checks
 from keras_gap.artifacts import check_writable_directory
 from keras_gap.artifacts import make_directories
 from keras_gap.artifacts import move_together
@@ -194,8 +195,8 @@ def _savedmodel_destination(output, name, version):
         raise ValueError(f"{model_directory!r} exists and is not a directory")
     if version is None:
         version = next_version(model_directory)
-    elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"version must be an integer >= 1, got {version!r}")
+    else:
+        checks.POSITIVE_INTEGER.check(version, "version")
     version_directory = os.path.join(model_directory, str(version))
     _refuse_existing_version(version_directory)
     return version_directory
