@@ -16,7 +16,7 @@ import pytest
 
 from keras_gap.cli import run_program
 from keras_gap.perturbers import load_perturber
-from keras_gap.training import attack_run
+from keras_gap.runs import attack_run
 from keras_gap.training import backup
 from keras_gap.runs.attack_config import AttackConfig
 from keras_gap.runs.attack_run import run_attack

@@ -141,7 +141,7 @@ class _Averages(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.model.optimizer.built:  # not before the first step
-            averages = self.model.optimizer._model_variables_moving_average
+            averages = self.model.optimizer.averages
             self.at_epoch[epoch] = [np.array(v) for v in averages]
         if epoch == self.stop_epoch:
             raise KeyboardInterrupt

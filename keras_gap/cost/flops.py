@@ -29,6 +29,7 @@ import math
 
 import keras
 
+from keras_gap.keras_internals import graph_nodes
 from keras_gap.layers import ImagenetPreprocessing
 from keras_gap.layers import ReflectionPadding2D
 
@@ -133,10 +134,6 @@ class ModelCost:
     uncounted: list
 
 
-def _shapes(tensors):
-    return [tuple(tensor.shape[1:]) for tensor in keras.tree.flatten(tensors)]
-
-
 def _layer_flops(layer, input_shapes, output_shapes):
     """FLOPs of one call of ``layer``, or None when its kind is unknown."""
     output_shape = output_shapes[0]
@@ -153,36 +150,20 @@ def _layer_flops(layer, input_shapes, output_shapes):
     return None
 
 
-def _graph(model):
-    """The functional graph of ``model`` (Sequential models carry one)."""
-    model = getattr(model, "_functional", None) or model
-    if not hasattr(model, "_nodes_by_depth"):
-        raise ValueError(
-            f"cannot count the FLOPs of {type(model).__name__} {model.name!r}: only "
-            "functional and Sequential Keras models have a layer graph to read"
-        )
-    return model
-
-
 def model_cost(model):
     """Counts the FLOPs per image of a functional or Sequential ``model``."""
-    graph = _graph(model)
     by_layer, uncounted = {}, []
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
-            layer = node.operation
-            inputs = _shapes(node.arguments.keras_tensors)
-            outputs = _shapes(node.outputs)
-            if isinstance(layer, keras.Model):
-                inner = model_cost(layer)
-                flops = inner.flops
-                uncounted += [f"{layer.name}/{name}" for name in inner.uncounted]
-            else:
-                flops = _layer_flops(layer, inputs, outputs)
-                if flops is None:
-                    uncounted.append(layer.name)
-                    flops = 0
-            by_layer[layer.name] = by_layer.get(layer.name, 0) + int(flops)
+    for layer, inputs, outputs in graph_nodes(model):
+        if isinstance(layer, keras.Model):
+            inner = model_cost(layer)
+            flops = inner.flops
+            uncounted += [f"{layer.name}/{name}" for name in inner.uncounted]
+        else:
+            flops = _layer_flops(layer, inputs, outputs)
+            if flops is None:
+                uncounted.append(layer.name)
+                flops = 0
+        by_layer[layer.name] = by_layer.get(layer.name, 0) + int(flops)
     return ModelCost(sum(by_layer.values()), by_layer, uncounted)
 
 

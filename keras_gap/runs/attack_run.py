@@ -140,9 +140,10 @@ def build_attack(config, replicas=1):
 def _fit(attack, config, write_dir, callbacks, verbose):
     """Trains the attack's perturber; returns the wall-clock seconds."""
     backup_dir = os.path.join(write_dir, "backup")
+    backup = RunBackup(backup_dir)  # a failed save leaves the previous backup
     callbacks = [
         StopOnNonFiniteLoss(backup_dir),
-        RunBackup(backup_dir),  # a failed save leaves the previous backup
+        backup,
         keras.callbacks.TensorBoard(os.path.join(write_dir, "logs")),
         *callbacks,
     ]
@@ -160,7 +161,8 @@ def _fit(attack, config, write_dir, callbacks, verbose):
     try:
         attack.trainer.fit(dataset, epochs=config.epochs,
                            steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
-                           verbose=verbose, shuffle=False)
+                           verbose=verbose, shuffle=False,
+                           initial_epoch=backup.initial_epoch())
     except tf.errors.ResourceExhaustedError:
         raise ValueError(
             f"out of memory at --batch-size {config.batch_size}; lower it (the same "

@@ -7,18 +7,22 @@ name and rename again) to name that file. That rename is the commit: only
 after it are older weight files deleted. A save that fails half-way (a full
 disk, a kill) leaves the metadata naming the previous, complete backup, and
 the same command resumes from it once the cause is gone.
+
+Resuming takes two public steps: ``fit(..., initial_epoch=backup.initial_epoch())``
+starts at the epoch after the backup, and ``RunBackup`` restores the
+variables when training begins. The files keep the layout of Keras'
+``BackupAndRestore``, whose backups resume too.
 """
 
 import gc
-import io
 import os
 
 import keras
-from keras.src.saving import saving_lib
 
 from keras_gap.artifacts import atomic_path
 from keras_gap.artifacts import read_json_object
 from keras_gap.artifacts import write_json
+from keras_gap.keras_internals import weights_file_bytes
 
 METADATA_NAME = "training_metadata.json"
 # Backups written by Keras's own BackupAndRestore name no weights file.
@@ -60,12 +64,7 @@ def weights_bytes(model):
     they are freed. Built in memory, the file reaches the disk through one
     plain Python write, whose failure is an ordinary ``OSError``.
     """
-    buffer = io.BytesIO()
-    store = saving_lib.H5IOStore(buffer, mode="w")
-    saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
-                           visited_saveables=set())
-    store.close()
-    return buffer.getvalue()
+    return weights_file_bytes(model)
 
 
 def write_bytes(path, data):
@@ -74,22 +73,31 @@ def write_bytes(path, data):
         handle.write(data)
 
 
-class RunBackup(keras.callbacks.BackupAndRestore):
-    """Keras ``BackupAndRestore`` whose backups are replaced atomically.
+class RunBackup(keras.callbacks.Callback):
+    """Writes an atomic backup at every epoch's end and restores the last one
+    when training begins.
 
-    The backup is kept after training (the run driver deletes it once every
-    artifact is written), so a run stopped while writing its artifacts
-    resumes without training again.
+    Pass ``initial_epoch=backup.initial_epoch()`` to ``fit`` so a resumed
+    run starts after the backed-up epoch. The backup is kept after training
+    (the run driver deletes it once every artifact is written), so a run
+    stopped while writing its artifacts resumes without training again.
     """
 
     def __init__(self, backup_dir):
-        super().__init__(backup_dir, delete_checkpoint=False)
+        super().__init__()
+        self.backup_dir = os.fspath(backup_dir)
+
+    def initial_epoch(self):
+        """The epoch a run resumes at: the number of epochs backed up (0
+        without a backup); ``ValueError`` for a damaged backup."""
+        state = read_backup(self.backup_dir)
+        return 0 if state is None else state[0]
 
     def on_train_begin(self, logs=None):
         state = read_backup(self.backup_dir)
         if state is None:
             return
-        epoch, weights = state
+        _, weights = state
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         failure = None
@@ -101,10 +109,12 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             raise ValueError(
                 f"the backup {weights!r} cannot be loaded ({failure}); delete "
                 f"{self.backup_dir!r} to start the run over")
-        self.model._initial_epoch = epoch
 
-    def _save_model(self):
-        epoch = self._current_epoch
+    def on_epoch_end(self, epoch, logs=None):
+        self._save(epoch + 1)
+
+    def _save(self, epoch):
+        """Backs up the state after ``epoch`` epochs."""
         name = f"epoch-{epoch:05d}.weights.h5"
         failure = None
         try:

@@ -5,7 +5,10 @@ an ``AveragingAdam``, which also keeps a warmed-up moving average of the
 generator's weights and leaves it in the generator when ``fit`` ends.
 """
 
+import types
+
 import keras
+from keras import ops
 
 from keras_gap.checks import MOMENTUM
 
@@ -30,20 +33,51 @@ class AveragingAdam(keras.optimizers.Adam):
     then min(m, (1 + t) / (10 + t)): about the last t / 10 steps early on,
     the full momentum from step 890 at m = 0.99. A 2,000-step run's average
     differs from Keras' by less than 0.99¹¹⁰⁰ ≈ 2e-5 of the weights.
+
+    Built on Keras' public optimizer API only (``build``, ``apply``,
+    ``finalize_variable_values``), so it runs on every backend. The averages
+    are the optimizer's first variables after its step count and learning
+    rate, where Keras' ``use_ema`` kept them, so backups written with that
+    earlier implementation load unchanged.
     """
 
     def __init__(self, ema_momentum=0.99, **kwargs):
         kwargs.pop("use_ema", None)
-        super().__init__(use_ema=True, ema_momentum=ema_momentum, **kwargs)
+        super().__init__(ema_momentum=check_ema_momentum(ema_momentum), **kwargs)
+        self._pairs = None
 
-    def _update_model_variables_moving_average(self, trainable_variables):
-        step = keras.ops.cast(self.iterations, "float32")
-        momentum = keras.ops.where(
-            step > 0, keras.ops.minimum(self.ema_momentum, (1.0 + step) / (WARM_UP + step)), 0.0)
-        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
-            if average is not None:
-                rate = keras.ops.cast(momentum, variable.dtype)
+    def build(self, variables):
+        if self.built:
+            return
+        averages = [self.add_variable_from_reference(v, name="average") for v in variables]
+        # A plain object: Keras tracks lists, and the model's variables are
+        # not the optimizer's.
+        self._pairs = types.SimpleNamespace(variables=list(variables), averages=averages)
+        super().build(variables)
+
+    def apply(self, grads, trainable_variables=None):
+        step = ops.cast(self.iterations, "float32")  # before ``apply`` counts this step
+        result = super().apply(grads, trainable_variables)
+        if self._pairs is not None:
+            momentum = ops.where(
+                step > 0, ops.minimum(self.ema_momentum, (1.0 + step) / (WARM_UP + step)), 0.0)
+            for variable, average in zip(self._pairs.variables, self._pairs.averages):
+                rate = ops.cast(momentum, variable.dtype)
                 average.assign(rate * average + (1.0 - rate) * variable)
+        return result
+
+    def finalize_variable_values(self, var_list):
+        """Writes the averages into the trained variables (``fit`` calls it at
+        its end)."""
+        super().finalize_variable_values(var_list)
+        if self._pairs is not None:
+            for variable, average in zip(self._pairs.variables, self._pairs.averages):
+                variable.assign(average)
+
+    @property
+    def averages(self):
+        """The moving averages, one per trained variable (empty before build)."""
+        return [] if self._pairs is None else list(self._pairs.averages)
 
 
 def gap_optimizer(learning_rate, ema_momentum=0.0):
