@@ -27,7 +27,7 @@ from keras_gap.serving.export import ARTIFACT_FORMATS
 from keras_gap.serving.export import export_artifacts
 
 
-def export_parser():
+def parser():
 
     parser = ArgumentParser(
         prog="python -m export.savedmodel", description=__doc__,
@@ -54,7 +54,7 @@ def export_parser():
 
 def main(argv=None):
 
-    arguments = export_parser().parse_args(argv)
+    arguments = parser().parse_args(argv)
     if arguments.version is not None and "savedmodel" not in arguments.formats:
         raise ValueError("--version applies to --format savedmodel only")
     perturber = load_perturber(

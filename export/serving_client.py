@@ -29,7 +29,8 @@ from keras_gap.serving.client import rest_body
 from keras_gap.serving.client import rest_url
 
 
-def main(argv=None):
+def parser():
+    """The program's flags."""
     parser = argparse.ArgumentParser(
         prog="python -m export.serving_client", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -45,7 +46,11 @@ def main(argv=None):
                         help="model version (default: the latest the server loaded)")
     parser.add_argument("--grayscale", action="store_true",
                         help="send one channel, for 1-channel models such as Fashion-MNIST")
-    arguments = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    arguments = parser().parse_args(argv)
 
     images = load_image(arguments.image, arguments.grayscale)
     if arguments.grpc:

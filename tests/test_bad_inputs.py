@@ -84,6 +84,7 @@ ATTACK_CASES = [
     (["--epochs", "0"], "'0'"),
     (["--norm", "l1"], "'l1'"),
     (["--reduction", "mean"], "'mean'"),
+    (["--ema-momentum", "1"], "'1'"),
     (["--projection", "straight_through_2018", "--norm", "l2"], "not 'l2'"),
     (["--victim", "alexnet"], "'alexnet'"),
     (["--victim", "{missing}"], "missing.keras"),

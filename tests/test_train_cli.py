@@ -176,17 +176,10 @@ def _run_cli(*arguments):
     )
 
 
-@pytest.mark.parametrize("arguments,fragment", [
-    (["--epsilon", "abc"], "'abc'"),
-    (["--epsilon", "0"], "'0'"),
-    (["--victim", "no_such_victim.keras"], "no_such_victim.keras"),
-    (["--victim", "alexnet"], "'alexnet'"),
-    (["--reduction", "mean"], "'mean'"),
-    (["--projection", "straight_through_2018", "--norm", "l2"], "not 'l2'"),
-    (["--ema-momentum", "1"], "'1'"),
-])
-def test_bad_arguments_exit_2_with_one_line(arguments, fragment, tmp_path):
-    result = _run_cli(*arguments, "--output-dir", str(tmp_path / "out"))
+# The real entry point, once: test_bad_inputs.py runs every bad value in-process.
+def test_bad_arguments_exit_2_with_one_line(tmp_path):
+    fragment = "'1'"
+    result = _run_cli("--ema-momentum", "1", "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and fragment in lines[0], result.stderr

@@ -53,7 +53,9 @@ def _methods_help():
             + ". Default: every method whose package is installed")
 
 
-def _parser(defaults):
+def parser():
+    """The program's flags."""
+    defaults = BenchmarkConfig(victim=None, output_dir=None)
     parser = ArgumentParser(prog="python -m train.benchmark", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
@@ -112,7 +114,7 @@ def _parser(defaults):
 
 
 def main(argv=None):
-    arguments = _parser(BenchmarkConfig(victim=None, output_dir=None)).parse_args(argv)
+    arguments = parser().parse_args(argv)
     config = BenchmarkConfig(**vars(arguments))
     check_benchmark_config(config)  # before a default victim is trained
     if config.victim is None:

@@ -17,8 +17,8 @@ from keras_gap.training.victim_training import train_classifier
 from keras_gap.victims import ARCHITECTURES
 
 
-def main(argv=None):
-
+def parser():
+    """The program's flags."""
     parser = ArgumentParser(prog="python -m train.classifier", description=__doc__)
     add = parser.add_argument
     add_flag(add, "--dataset", default="fashion_mnist",
@@ -39,7 +39,11 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="the .keras file to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --output if it exists (default: refuse)")
-    arguments = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    arguments = parser().parse_args(argv)
     train_classifier(
         arguments.architecture, arguments.dataset, arguments.output,
         epochs=arguments.epochs, batch_size=arguments.batch_size,

@@ -29,7 +29,7 @@ from keras_gap.data import load_image_data
 from keras_gap.data.generated_folder import write_image_folder
 
 
-def _parser():
+def parser():
     parser = ArgumentParser(prog="python -m train.data_benchmark", description=__doc__)
     add = parser.add_argument
     add("--folder", required=True, help="an image folder (PATH/train/<class>/* or PATH/<class>/*)")
@@ -93,7 +93,7 @@ def measure(folder, image_size, batch_size, batches, seed):
 
 
 def main(argv=None):
-    arguments = _parser().parse_args(argv)
+    arguments = parser().parse_args(argv)
     if arguments.output:
         check_writable_directory(os.path.dirname(os.path.abspath(arguments.output)),
                                  "--output folder")

@@ -50,7 +50,7 @@ from keras_gap.victims import load_victims
 from keras_gap.victims import victim_name
 
 
-def _parser():
+def parser():
     parser = ArgumentParser(prog="python -m train.evaluate", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
@@ -190,7 +190,7 @@ def _write_outputs(arguments, result, table, log):
 
 def main(argv=None, log=print):
 
-    arguments = _parser().parse_args(argv)
+    arguments = parser().parse_args(argv)
     _check_outputs(arguments)
     evaluate = _evaluate_one if arguments.perturber is not None else _evaluate_transfer
     result, perturbers, victims = evaluate(arguments, log)

@@ -33,7 +33,7 @@ DEFAULT_DESIGNS = ("separable_resnet", "resnet:64:6")
 DEFAULT_SHAPES = ("28x28x1", "224", "299")
 
 
-def _parser():
+def parser():
     parser = ArgumentParser(prog="python -m train.generator_cost", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
@@ -53,7 +53,7 @@ def _parser():
 
 
 def main(argv=None):
-    arguments = _parser().parse_args(argv)
+    arguments = parser().parse_args(argv)
     designs = [Design.parse(text) for text in arguments.designs or DEFAULT_DESIGNS]
     shapes = [parse_shape(text) for text in arguments.shapes or DEFAULT_SHAPES]
     timing = {"time": not arguments.no_timing, "batch_size": arguments.batch_size,

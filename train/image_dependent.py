@@ -12,11 +12,16 @@ import sys
 from keras_gap.cli import run_program
 from keras_gap.runs.attack_run import run_attack
 
+from train.attack_arguments import attack_parser
 from train.attack_arguments import parse_attack_config
 
 
-def main(argv=None):
+def parser():
+    """The program's flags."""
+    return attack_parser("image_dependent", __doc__)
 
+
+def main(argv=None):
     config = parse_attack_config("image_dependent", __doc__, argv)
     run_attack(config)
     return 0

@@ -22,8 +22,8 @@ from keras_gap.training.victim_training import train_segmenter
 from keras_gap.victims.segmenters import SEGMENTERS
 
 
-def main(argv=None):
-
+def parser():
+    """The program's flags."""
     parser = ArgumentParser(prog="python -m train.segmenter", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
@@ -56,7 +56,11 @@ def main(argv=None):
     add("--output", required=True, help="the .keras file to write")
     add("--overwrite", action="store_true",
         help="replace --output if it exists (default: refuse)")
-    arguments = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    arguments = parser().parse_args(argv)
     image_shape = None
     given = (arguments.image_height, arguments.image_width)
     if any(given) or arguments.channels:

@@ -27,7 +27,9 @@ from keras_gap.runs.speed import format_speed
 from keras_gap.runs.speed import measure_speed
 
 
-def _parser(defaults):
+def parser():
+    """The program's flags."""
+    defaults = SpeedSettings()
     parser = ArgumentParser(prog="python -m train.speed", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
@@ -61,7 +63,7 @@ def _parser(defaults):
 
 def main(argv=None, log=print):
 
-    arguments = vars(_parser(SpeedSettings()).parse_args(argv))
+    arguments = vars(parser().parse_args(argv))
     output = arguments.pop("output")
     settings = SpeedSettings(**arguments)
     if os.path.isdir(output):

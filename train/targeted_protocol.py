@@ -25,10 +25,11 @@ from keras_gap.runs.targeted_protocol import run_targeted_protocol
 from train.attack_arguments import attack_parser
 
 
-def parse_arguments(argv=None):
-    parser = attack_parser("universal", __doc__, program="targeted_protocol",
-                           objective_flags=False)
-    add = parser.add_argument
+def parser():
+    """The program's flags: the attack programs' and the protocol's own."""
+    flags = attack_parser("universal", __doc__, program="targeted_protocol",
+                          objective_flags=False)
+    add = flags.add_argument
     add("--kind", choices=sorted(PERTURBERS), default="universal",
         help="universal (one perturbation per class) or image_dependent (default: "
              "%(default)s)")
@@ -36,12 +37,12 @@ def parse_arguments(argv=None):
         help="how many target classes to sample (default: %(default)s, the paper's)")
     add("--sample-seed", type=SEED, default=0,
         help="seed of the class sample (default: %(default)s)")
-    parser.set_defaults(output_dir=None)
-    return parser.parse_args(argv)
+    flags.set_defaults(output_dir=None)
+    return flags
 
 
 def main(argv=None):
-    arguments = vars(parse_arguments(argv))
+    arguments = vars(parser().parse_args(argv))
     classes, sample_seed = arguments.pop("classes"), arguments.pop("sample_seed")
     output_dir = arguments.pop("output_dir")
     config = AttackConfig(**arguments)

@@ -80,6 +80,10 @@ class IndexedExamples:
         )
         if self.skip_errors:
             dataset = dataset.ignore_errors(log_warning=True)
+        elif not repeat:
+            # The length is known: Keras then counts steps instead of running
+            # into the end of the data ("Your input ran out of data").
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.num_examples))
         return dataset
 
     def subset(self, positions):
