@@ -14,10 +14,6 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from keras_gap.data import load_fashion_mnist  # noqa: E402
-from keras_gap.serving.export import export_savedmodel  # noqa: E402
-from serving_helpers import KINDS  # noqa: E402
-from serving_helpers import Export  # noqa: E402
-from serving_helpers import tiny_perturber  # noqa: E402
 
 # ART's logging set-up (run when it is first imported) binds a handler to
 # the sys.stderr of that moment. Imported inside a test using capsys, that is
@@ -80,6 +76,11 @@ def tiny_victim_path(tiny_victim_model, tmp_path_factory):
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory):
     """A tiny universal and image-dependent perturber, each exported as a SavedModel."""
+    from keras_gap.serving.export import export_savedmodel
+    from serving_helpers import KINDS
+    from serving_helpers import Export
+    from serving_helpers import tiny_perturber
+
     output = tmp_path_factory.mktemp("serving")
     result = {}
     for kind in KINDS:

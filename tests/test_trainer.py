@@ -63,7 +63,7 @@ def test_multi_victim_loss_is_the_weighted_sum(fashion_train):
     objective = Untargeted()
 
     def per_example(trainer):
-        loss, _, _ = trainer._losses_and_logits(tf.constant(images), labels, training=False)
+        loss, _, _ = trainer.losses_and_logits(images, labels)
         return loss.numpy()
 
     alone_first = per_example(GAPTrainer(perturber, first, objective))

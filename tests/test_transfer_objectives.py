@@ -154,7 +154,7 @@ def test_feature_loss_of_two_victims_is_the_weighted_sum(fashion_train):
                                 filters=4, num_residual_blocks=1)
 
     def per_example(trainer):
-        return trainer._losses_and_logits(images, None, training=False)[0].numpy()
+        return trainer.losses_and_logits(images)[0].numpy()
 
     objective = FeatureDistance()
     both = GAPTrainer(perturber, [first, second], objective, loss_weights=[1.0, 0.5])
@@ -162,9 +162,9 @@ def test_feature_loss_of_two_victims_is_the_weighted_sum(fashion_train):
                 + 0.5 * per_example(GAPTrainer(perturber, second, objective)))
     np.testing.assert_allclose(per_example(both), expected, rtol=1e-5)
     # The feature path also reports each victim's logits, as the paper loss does.
-    _, clean, adversarial = both._losses_and_logits(images, None, training=False)
+    _, clean, adversarial = both.losses_and_logits(images)
     reference = GAPTrainer(perturber, [first, second], Untargeted())
-    _, clean_reference, _ = reference._losses_and_logits(images, None, training=False)
+    _, clean_reference, _ = reference.losses_and_logits(images)
     for got, want in zip(clean, clean_reference):
         np.testing.assert_allclose(got, want, rtol=1e-5)
     assert Victim(first).features(images).shape[0] == 8

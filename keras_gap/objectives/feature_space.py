@@ -124,7 +124,7 @@ class FeatureSimilarity(FeatureObjective):
         self.mean_spread = float(mean_spread)
         self.std_spread = float(std_spread)
         self.seed = int(seed)
-        self._seed_generator = (
+        self.seed_generator = (
             random.SeedGenerator(self.seed) if self.random_normalization else None
         )
 
@@ -132,8 +132,8 @@ class FeatureSimilarity(FeatureObjective):
         if not (training and self.random_normalization):
             return clean_images, adversarial_images
         mean = self.center_mean + self.mean_spread * random.normal(
-            (), seed=self._seed_generator)
-        std = self.center_std + self.std_spread * random.normal((), seed=self._seed_generator)
+            (), seed=self.seed_generator)
+        std = self.center_std + self.std_spread * random.normal((), seed=self.seed_generator)
         # A draw of s near 0 would blow the images up; BIA's spread makes it rare.
         scale = self.center_std / ops.maximum(std, 0.25)
         return tuple(self.center_mean + (images - mean) * scale

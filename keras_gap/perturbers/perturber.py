@@ -3,9 +3,9 @@
 import os
 
 import keras
-import tensorflow as tf
 from keras import ops
 
+from keras_gap import backend
 from keras_gap.artifacts import check_keras_archive
 
 
@@ -79,7 +79,7 @@ class Perturber(keras.Model):
         """Raises ``ValueError`` for images this perturber cannot take.
 
         The shape is checked always (also while tracing a graph); the [0, 1]
-        range only when running eagerly, where values are known.
+        range only where values are known (not while a graph is traced).
         """
         shape = tuple(images.shape)
         if len(shape) != 4 or any(
@@ -89,12 +89,8 @@ class Perturber(keras.Model):
             raise ValueError(
                 f"images must have shape (batch,) + {self.image_shape}, got {shape}"
             )
-        if tf.executing_eagerly():
-            low, high = float(ops.min(images)), float(ops.max(images))
-            if not (0.0 <= low and high <= 1.0):  # also catches NaN
-                raise ValueError(
-                    f"images must be float values in [0, 1], got values in [{low}, {high}]"
-                )
+        if not backend.is_traced(images):
+            backend.check_unit_range(images)
 
     def call(self, images, training=False):
         images = ops.convert_to_tensor(images, dtype="float32")

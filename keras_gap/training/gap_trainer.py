@@ -1,14 +1,21 @@
 """``GAPTrainer``: trains a perturber's generator against frozen victims.
 
-A ``keras.Model`` with a custom ``train_step``: ``compile`` then ``fit`` on
-a ``tf.data`` pipeline of images in [0, 1] (optionally with labels). Only
-the perturber's generator is updated; the victims are frozen and called with
-``training=False``. Several victims are fooled at once with the weighted sum
-``Σ λᵢ · lossᵢ`` of the paper's multi-model objective.
+A ``keras.Model`` whose forward pass is the perturber and whose
+``compute_loss`` is the fooling objective against the victims, as Keras'
+own ``Distiller`` wraps a frozen teacher: ``compile`` then ``fit`` on images
+in [0, 1] (optionally with labels), on any Keras backend (TensorFlow, JAX,
+PyTorch), Keras' own training step computing the gradients, scaling losses
+for mixed precision and distributing the batch. Only the perturber's
+generator is updated; the victims are frozen and called with
+``training=False``. Several victims are fooled at once with the weighted
+sum ``Σ λᵢ · lossᵢ`` of the paper's multi-model objective.
 """
 
 import keras
-import tensorflow as tf
+import numpy as np
+from keras import ops
+
+from keras_gap import backend
 
 from keras_gap.checks import check_loss_weights
 from keras_gap.objectives.feature_space import FeatureObjective
@@ -16,16 +23,6 @@ from keras_gap.training.optimizer import gap_optimizer
 from keras_gap.training.precision import computes_in_float16
 from keras_gap.victims import Victim
 from keras_gap.victims import check_victims_agree
-
-
-def _gather_global_batch(values):
-    """Concatenates a per-image tensor over every replica of the global
-    batch, so that objectives coupling a batch's images (the batch-mean log)
-    see the same batch as on one device."""
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return values
-    return context.all_gather(values, axis=0)
 
 
 def _as_victims(victims):
@@ -85,6 +82,9 @@ class GAPTrainer(keras.Model):
         # their weights stay out of the trainer's checkpoints.
         self._victims = tuple(victims)
         self.objective = objective
+        # An objective's random draws (BIA's input normalisation) advance a
+        # seed generator: tracked here, so a compiled step carries its state.
+        self.objective_seed_generator = getattr(objective, "seed_generator", None)
         self.loss_weights = loss_weights
         self.loss_tracker = keras.metrics.Mean(name="loss")
         suffixes = [""] if len(victims) == 1 else [f"_{v.name}" for v in victims]
@@ -126,29 +126,19 @@ class GAPTrainer(keras.Model):
     def call(self, images, training=False):
         return self.perturber(images, training=training)
 
-    def _unpack(self, data):
-        if isinstance(data, (tuple, list)):
-            images = data[0]
-            labels = data[1] if len(data) > 1 else None
-        else:
-            images, labels = data, None
-        if self.objective.needs_labels and labels is None:
-            raise ValueError(f"{self.objective!r} needs (images, labels) data")
-        images = tf.cast(images, tf.float32)
-        tf.debugging.assert_greater_equal(
-            tf.reduce_min(images), 0.0, message="images must lie in [0, 1]"
-        )
-        tf.debugging.assert_less_equal(
-            tf.reduce_max(images), 1.0, message="images must lie in [0, 1]"
-        )
-        return images, labels
+    def fit(self, x=None, *args, **kwargs):
+        """Keras' ``fit``, with the images' range checked where the data
+        enters (a compiled JAX step cannot look at values): a ``tf.data``
+        pipeline gets a check of every batch, arrays are checked at once."""
+        return super().fit(_checked_images(x), *args, **kwargs)
 
     def _victim_loss(self, victim, layer, images, adversarial_images, labels, training):
         """``(per-example loss, clean logits, adversarial logits)`` of one
         victim; a feature objective gets features and logits from one pass."""
         if layer is None:
             clean, adversarial = victim.logits(images), victim.logits(adversarial_images)
-            loss = self.objective.batch_losses(clean, adversarial, labels, _gather_global_batch)
+            loss = self.objective.batch_losses(clean, adversarial, labels,
+                                               backend.gather_global_batch)
             return loss, clean, adversarial
         images, adversarial_images = self.objective.victim_inputs(
             images, adversarial_images, training=training)
@@ -158,47 +148,74 @@ class GAPTrainer(keras.Model):
         loss = self.objective.per_example_feature_loss(clean_features, adversarial_features)
         return loss, clean, adversarial
 
-    def _losses_and_logits(self, images, labels, training):
-        adversarial_images = self.perturber(images, training=training)
+    def losses_and_logits(self, images, labels=None, adversarial_images=None,
+                          training=False):
+        """``(per-example loss, [clean logits], [adversarial logits])`` over
+        the victims: the weighted sum ``Σ λᵢ · lossᵢ`` per image, and each
+        victim's logits. ``adversarial_images`` default to the perturber's."""
+        images = ops.cast(images, "float32")
+        if adversarial_images is None:
+            adversarial_images = self.perturber(images, training=training)
         losses, clean, adversarial = zip(*(
             self._victim_loss(victim, layer, images, adversarial_images, labels, training)
             for victim, layer in zip(self._victims, self._feature_layers)
         ))
-        per_example = tf.add_n(
-            [weight * loss for weight, loss in zip(self.loss_weights, losses)]
-        )
+        per_example = sum(weight * ops.cast(loss, "float32")
+                          for weight, loss in zip(self.loss_weights, losses))
         return per_example, list(clean), list(adversarial)
 
-    def _update_metrics(self, per_example, clean, adversarial):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The objective against every victim, weighted: ``x`` the clean
+        images, ``y`` their labels (None for image-only data), ``y_pred`` the
+        adversarial images. Updates the fooling and target trackers and
+        returns the loss divided by the global batch size."""
+        images = ops.cast(x, "float32")
+        backend.check_unit_range(images)
+        if self.objective.needs_labels and y is None:
+            raise ValueError(f"{self.objective!r} needs (images, labels) data")
+        per_example, clean, adversarial = self.losses_and_logits(images, y, y_pred, training)
         self.loss_tracker.update_state(per_example)
         for tracker, c, a in zip(self.fooling_trackers, clean, adversarial):
-            changed = tf.not_equal(tf.argmax(a, -1), tf.argmax(c, -1))
-            tracker.update_state(tf.cast(changed, tf.float32))
+            changed = ops.not_equal(ops.argmax(a, axis=-1), ops.argmax(c, axis=-1))
+            tracker.update_state(ops.cast(changed, "float32"))
         for tracker, a in zip(self.target_trackers, adversarial):
             hits, weights = self.objective.target_hits(a)
             tracker.update_state(hits, sample_weight=weights)
-        return {m.name: m.result() for m in self.metrics}
+        return backend.mean_over_global_batch(per_example)
 
-    def train_step(self, data):
-        images, labels = self._unpack(data)
-        variables = self.perturber.trainable_variables
-        with tf.GradientTape() as tape:
-            per_example, clean, adversarial = self._losses_and_logits(
-                images, labels, training=True
-            )
-            # Divides by the global batch, so the gradients that the
-            # optimizer sums over replicas equal the one-device mean.
-            loss = tf.nn.compute_average_loss(per_example)
-            # Scaled up by a LossScaleOptimizer (float16), unchanged otherwise;
-            # ``apply`` unscales the gradients and skips non-finite steps.
-            scaled_loss = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, variables)
-        self.optimizer.apply(gradients, variables)
-        return self._update_metrics(per_example, clean, adversarial)
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """The trackers ``compute_loss`` updated: loss, fooling and target rates."""
+        return {metric.name: metric.result() for metric in self.metrics}
 
-    def test_step(self, data):
-        images, labels = self._unpack(data)
-        per_example, clean, adversarial = self._losses_and_logits(
-            images, labels, training=False
-        )
-        return self._update_metrics(per_example, clean, adversarial)
+
+def _checked_images(data):
+    """``data`` whose images are checked to lie in [0, 1]: arrays now, a
+    ``tf.data`` pipeline batch by batch; other inputs (generators, PyTorch
+    data loaders) are checked by the step where the backend runs eagerly."""
+    if isinstance(data, (np.ndarray, list)) or (
+            isinstance(data, tuple) and data and isinstance(data[0], np.ndarray)):
+        images = np.asarray(data[0] if isinstance(data, tuple) else data, np.float32)
+        if images.size and not (0.0 <= images.min() and images.max() <= 1.0):
+            raise ValueError(f"images must be float values in [0, 1], got values in "
+                             f"[{images.min()}, {images.max()}]")
+        return data
+    if type(data).__module__.startswith("tensorflow"):
+        import tensorflow as tf
+
+        if isinstance(data, tf.data.Dataset):
+            return data.map(_assert_unit_range)
+    return data
+
+
+def _assert_unit_range(*batch):
+    """A ``tf.data`` map: fails the pipeline on images outside [0, 1]."""
+    import tensorflow as tf
+
+    images = batch[0]
+    checks = [tf.debugging.assert_greater_equal(tf.reduce_min(tf.cast(images, tf.float32)),
+                                                0.0, message="images must lie in [0, 1]"),
+              tf.debugging.assert_less_equal(tf.reduce_max(tf.cast(images, tf.float32)), 1.0,
+                                             message="images must lie in [0, 1]")]
+    with tf.control_dependencies(checks):
+        return tuple(tf.identity(item) for item in batch) if len(batch) > 1 else tf.identity(
+            images)
