@@ -9,7 +9,8 @@ under JAX or PyTorch loads no TensorFlow:
 
 * ``is_traced(tensor)``: whether values are unknown (a graph being built or
   a function being compiled), so a check on values must wait;
-* ``input_gradient(function, images)``: ``(value, ∂ value.sum() / ∂ images)``;
+* ``input_gradient(function, images)``: ``(value, ∂ value.sum() / ∂ images)``,
+  and ``batch_jacobian`` for per-image rows of several values;
 * ``compiled(function)``: the backend's compiler (``tf.function``,
   ``jax.jit``; PyTorch runs eagerly);
 * ``replicas_in_sync()``, ``gather_global_batch(values)`` and
@@ -27,6 +28,11 @@ BACKENDS = ("tensorflow", "jax", "torch")
 def name():
     """The Keras backend in use: "tensorflow", "jax" or "torch"."""
     return keras.backend.backend()
+
+
+def version():
+    """The version of the backend's library."""
+    return __import__(name()).__version__
 
 
 def is_traced(tensor):
@@ -91,6 +97,24 @@ def input_gradient(function, images):
         values = function(images)
         (gradient,) = torch.autograd.grad(ops.sum(values), images)
     return values.detach(), gradient
+
+
+def batch_jacobian(function, images):
+    """``(values, jacobian)`` of a ``function`` mapping a batch of images to
+    ``(batch, k)`` values, each row depending on its own image only:
+    ``jacobian[i, j] = ∂ values[i, j] / ∂ images[i]``, ``(batch, k, H, W, C)``."""
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        images = tf.convert_to_tensor(images, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            values = function(images)
+        return values, tape.batch_jacobian(values, images)
+    values = function(images)
+    rows = [input_gradient(lambda x, j=j: function(x)[:, j], images)[1]
+            for j in range(int(values.shape[1]))]
+    return values, ops.stack(rows, axis=1)
 
 
 def replicas_in_sync():

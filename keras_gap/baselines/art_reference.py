@@ -17,7 +17,10 @@ ART_NORMS = {"linf": np.inf, "l2": 2}
 
 
 def art_available():
-    """True when ``adversarial-robustness-toolbox`` can be imported."""
+    """True when ``adversarial-robustness-toolbox`` can be imported and
+    Keras runs on TensorFlow (ART wraps victims as TensorFlow models)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
     try:
         import art  # noqa: F401
     except ImportError:

@@ -18,8 +18,9 @@ Objectives:
 import functools
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from keras_gap import backend
 from keras_gap import checks
 from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.layers.budget_projection import check_epsilon
@@ -67,22 +68,25 @@ def check_budget(norm, epsilon):
 
 def check_images(images):
     """Returns ``images`` as a float32 tensor; raises unless they lie in [0, 1]."""
-    images = tf.convert_to_tensor(images, tf.float32)
-    if images.shape.rank != 4:
-        raise ValueError(f"images must have shape (batch, H, W, C), got {images.shape}")
-    if images.shape[0] and (tf.reduce_min(images) < 0.0 or tf.reduce_max(images) > 1.0):
-        raise ValueError("images must lie in [0, 1]")
+    images = ops.convert_to_tensor(images, "float32")
+    if len(images.shape) != 4:
+        raise ValueError(f"images must have shape (batch, H, W, C), got {tuple(images.shape)}")
+    if images.shape[0]:
+        values = ops.convert_to_numpy(images)
+        if values.min() < 0.0 or values.max() > 1.0:
+            raise ValueError("images must lie in [0, 1]")
     return images
 
 
 @functools.lru_cache(maxsize=32)
 def compiled(function, *static_arguments):
-    """``function`` with its leading Python arguments bound, as a ``tf.function``.
+    """``function`` with its leading Python arguments bound, compiled by the
+    backend (``backend.compiled``).
 
-    Cached on those arguments (victim, loss, norm), which are compared with
-    ``==``: repeated attacks on the same victim reuse one trace.
+    Cached on those arguments (victim, loss, norm, step count), which are
+    compared with ``==``: repeated attacks on the same victim reuse one trace.
     """
-    return tf.function(functools.partial(function, *static_arguments), reduce_retracing=True)
+    return backend.compiled(functools.partial(function, *static_arguments))
 
 
 def logits_function(victim):
@@ -110,21 +114,29 @@ class _ModelLogits:
         return id(self.model)
 
 
+def _per_image(values):
+    """``values`` of shape (batch,) broadcast against images (batch, H, W, C)."""
+    return ops.reshape(values, (-1, 1, 1, 1))
+
+
+def _image_norms(values):
+    flat = ops.reshape(values, (ops.shape(values)[0], -1))
+    return ops.sqrt(ops.sum(ops.square(flat), axis=1))
+
+
 def project_to_budget(delta, norm, epsilon):
     """Projects each perturbation of the batch onto its L∞ or L2 ball."""
     if norm == "linf":
-        return tf.clip_by_value(delta, -epsilon, epsilon)
-    norms = tf.norm(tf.reshape(delta, (tf.shape(delta)[0], -1)), axis=1)
-    scale = tf.minimum(1.0, epsilon / tf.maximum(norms, _NORM_FLOOR))
-    return delta * tf.reshape(scale, (-1, 1, 1, 1))
+        return ops.clip(delta, -epsilon, epsilon)
+    scale = ops.minimum(1.0, epsilon / ops.maximum(_image_norms(delta), _NORM_FLOOR))
+    return delta * _per_image(scale)
 
 
 def steepest_direction(gradient, norm):
     """The unit-norm step that increases the loss most: sign (L∞) or g/‖g‖₂ (L2)."""
     if norm == "linf":
-        return tf.sign(gradient)
-    norms = tf.norm(tf.reshape(gradient, (tf.shape(gradient)[0], -1)), axis=1)
-    return gradient / tf.reshape(tf.maximum(norms, _NORM_FLOOR), (-1, 1, 1, 1))
+        return ops.sign(gradient)
+    return gradient / _per_image(ops.maximum(_image_norms(gradient), _NORM_FLOOR))
 
 
 def attack_references(victim, images, objective="untargeted", target=None, labels=None):
@@ -143,37 +155,40 @@ def attack_references(victim, images, objective="untargeted", target=None, label
     elif target is not None:
         raise ValueError(f"target only applies to the targeted objective, not {objective!r}")
     if objective == "untargeted" and labels is not None:
-        return tf.convert_to_tensor(labels, tf.int32), 1.0
+        return ops.convert_to_tensor(np.asarray(labels), "int32"), 1.0
     logits_of = logits_function(victim)
     logits = compiled(_call, logits_of)(images)
     if objective == "untargeted":
-        return tf.argmax(logits, axis=-1, output_type=tf.int32), 1.0
+        return ops.cast(ops.argmax(logits, axis=-1), "int32"), 1.0
     if objective == "least_likely":
-        return tf.argmin(logits, axis=-1, output_type=tf.int32), -1.0
+        return ops.cast(ops.argmin(logits, axis=-1), "int32"), -1.0
     num_classes = int(logits.shape[-1])
     target = np.asarray(target)
     if target.dtype.kind not in "iu" or np.any(target < 0) or np.any(target >= num_classes):
         raise ValueError(
             f"target must be class ids in 0..{num_classes - 1}, got {target.tolist()!r}"
         )
-    return tf.broadcast_to(tf.cast(target, tf.int32), tf.shape(logits)[:-1]), -1.0
+    return ops.broadcast_to(ops.cast(target, "int32"), ops.shape(logits)[:-1]), -1.0
 
 
 def _call(function, images):
     return function(images)
 
 
-def _iterate(logits_of, loss, norm, images, references, direction, epsilon, step_size,
-             steps):
+def loss_gradient(logits_of, loss, images, references, direction):
+    """The gradient of ``direction · Σ loss(logits(images), references)``."""
+    return backend.input_gradient(
+        lambda x: direction * loss(logits_of(x), references), images)[1]
+
+
+def _iterate(logits_of, loss, norm, steps, images, references, direction, epsilon,
+             step_size):
     adversarial = images
-    for _ in tf.range(steps):
-        with tf.GradientTape() as tape:
-            tape.watch(adversarial)
-            total = direction * tf.reduce_sum(loss(logits_of(adversarial), references))
-        gradient = tape.gradient(total, adversarial)
+    for _ in range(steps):
+        gradient = loss_gradient(logits_of, loss, adversarial, references, direction)
         adversarial = adversarial + step_size * steepest_direction(gradient, norm)
         delta = project_to_budget(adversarial - images, norm, epsilon)
-        adversarial = tf.clip_by_value(images + delta, 0.0, 1.0)
+        adversarial = ops.clip(images + delta, 0.0, 1.0)
     return adversarial
 
 
@@ -201,11 +216,9 @@ def pgd(victim, images, epsilon, norm="linf", steps=10, step_size=None,
         step_size, "step size")
     images = check_images(images)
     references, direction = attack_references(victim, images, objective, target, labels)
-    return compiled(_iterate, logits_function(victim), loss, norm)(
-        images, references,
-        tf.constant(direction), tf.constant(epsilon), tf.constant(step_size),
-        tf.constant(steps),
-    )
+    return compiled(_iterate, logits_function(victim), loss, norm, steps)(
+        images, references, ops.convert_to_tensor(direction, "float32"),
+        ops.convert_to_tensor(epsilon, "float32"), ops.convert_to_tensor(step_size, "float32"))
 
 
 def fgsm(victim, images, epsilon, norm="linf", objective="untargeted", target=None,

@@ -3,7 +3,7 @@
 import math
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_gap.baselines.gradient_attacks import check_budget
 from keras_gap.baselines.gradient_attacks import check_images
@@ -30,4 +30,4 @@ def random_noise(images, epsilon, norm="linf", universal=False, seed=0):
     if universal:
         shape = (1,) + shape[1:]
     noise = random_sign_noise(shape, norm, epsilon, seed)
-    return tf.clip_by_value(images + noise, 0.0, 1.0)
+    return ops.clip(images + noise, 0.0, 1.0)

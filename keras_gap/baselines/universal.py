@@ -17,8 +17,9 @@ Both return ``δ`` of shape ``(1, H, W, C)``; apply it with ``apply_universal``.
 import time
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from keras_gap import backend
 from keras_gap import checks
 from keras_gap.baselines.gradient_attacks import attack_references
 from keras_gap.baselines.gradient_attacks import check_budget
@@ -35,7 +36,7 @@ _DEEPFOOL_MARGIN = 1e-4
 
 def apply_universal(images, delta):
     """``clip(images + δ, 0, 1)`` for a universal ``δ`` of shape ``(1, H, W, C)``."""
-    return tf.clip_by_value(tf.convert_to_tensor(images, tf.float32) + delta, 0.0, 1.0)
+    return ops.clip(ops.convert_to_tensor(images, "float32") + delta, 0.0, 1.0)
 
 
 def check_time_budget(seconds):
@@ -49,34 +50,41 @@ def _batches(count, batch_size, generator):
 
 
 def _predicted_classes(logits_of, images):
-    return tf.argmax(logits_of(images), axis=-1, output_type=tf.int32)
+    return ops.cast(ops.argmax(logits_of(images), axis=-1), "int32")
+
+
+def _deepfool_step(logits_of, current, candidates):
+    """The logits of ``current``, the candidate classes' logits and their
+    gradients ``(batch, candidates, H, W, C)``."""
+    def chosen_logits(images):
+        return ops.take_along_axis(logits_of(images), candidates, axis=1)
+
+    chosen, gradients = backend.batch_jacobian(chosen_logits, current)
+    return logits_of(current), chosen, gradients
 
 
 def _deepfool(logits_of, images, candidates, iterations, overshoot):
     """DeepFool (L2) per image; ``candidates[:, 0]`` is the current class."""
     original = candidates[:, 0]
-    total = tf.zeros_like(images)
-    active = tf.ones(tf.shape(images)[:1], tf.bool)
-    for _ in tf.range(iterations):
+    total = np.zeros(images.shape, np.float32)
+    active = np.ones(len(images), bool)
+    step_function = compiled(_deepfool_step, logits_of)
+    for _ in range(iterations):
         current = images + (1.0 + overshoot) * total
-        with tf.GradientTape() as tape:
-            tape.watch(current)
-            logits = logits_of(current)
-            chosen = tf.gather(logits, candidates, batch_dims=1)
-        gradients = tape.batch_jacobian(chosen, current)
-        active = active & tf.equal(tf.argmax(logits, -1, output_type=tf.int32), original)
-        if not tf.reduce_any(active):
+        logits, chosen, gradients = (ops.convert_to_numpy(value) for value in step_function(
+            ops.convert_to_tensor(current), ops.convert_to_tensor(candidates)))
+        active &= np.argmax(logits, -1) == original
+        if not active.any():
             break
         weights = gradients[:, 1:] - gradients[:, :1]
-        margins = tf.abs(chosen[:, 1:] - chosen[:, :1])
-        flat = tf.reshape(weights, tf.concat([tf.shape(weights)[:2], [-1]], 0))
-        squared_norms = tf.maximum(tf.reduce_sum(tf.square(flat), axis=-1), 1e-24)
-        nearest = tf.argmin(margins / tf.sqrt(squared_norms), axis=1, output_type=tf.int32)
-        scale = tf.gather(
-            (margins + _DEEPFOOL_MARGIN) / squared_norms, nearest, batch_dims=1
-        )
-        step = tf.gather(weights, nearest, batch_dims=1) * tf.reshape(scale, (-1, 1, 1, 1))
-        total = total + tf.where(tf.reshape(active, (-1, 1, 1, 1)), step, 0.0)
+        margins = np.abs(chosen[:, 1:] - chosen[:, :1])
+        squared_norms = np.maximum(
+            np.sum(np.square(weights.reshape(weights.shape[:2] + (-1,))), axis=-1), 1e-24)
+        nearest = np.argmin(margins / np.sqrt(squared_norms), axis=1)
+        rows = np.arange(len(images))
+        scale = (margins + _DEEPFOOL_MARGIN)[rows, nearest] / squared_norms[rows, nearest]
+        step = weights[rows, nearest] * scale.reshape(-1, 1, 1, 1)
+        total = total + np.where(active.reshape(-1, 1, 1, 1), step, 0.0).astype(np.float32)
     return (1.0 + overshoot) * total
 
 
@@ -84,7 +92,7 @@ def _fooling_rate(logits_of, images, clean, delta, batch_size):
     fooled = 0
     for start in range(0, len(images), batch_size):
         adversarial = apply_universal(images[start:start + batch_size], delta)
-        predicted = compiled(_predicted_classes, logits_of)(adversarial).numpy()
+        predicted = ops.convert_to_numpy(compiled(_predicted_classes, logits_of)(adversarial))
         fooled += int(np.sum(predicted != clean[start:start + batch_size]))
     return fooled / len(images)
 
@@ -121,45 +129,48 @@ def uap(victim, images, epsilon, norm="linf", max_passes=5, target_fooling_rate=
         checks.POSITIVE_INTEGER.check(value, name)
     if not 0.0 < target_fooling_rate <= 1.0:
         raise ValueError(f"target fooling rate must be in (0, 1], got {target_fooling_rate!r}")
-    images = check_images(images).numpy()
+    images = ops.convert_to_numpy(check_images(images))
     if len(images) == 0:
         raise ValueError("uap needs at least one image")
     logits_of = logits_function(victim)
+    predict = compiled(_call_logits, logits_of)
     clean = np.concatenate([
-        compiled(_predicted_classes, logits_of)(images[start:start + batch_size]).numpy()
+        ops.convert_to_numpy(compiled(_predicted_classes, logits_of)(images[start:start + batch_size]))
         for start in range(0, len(images), batch_size)
     ])
-    delta = tf.zeros((1,) + images.shape[1:], tf.float32)
+    delta = np.zeros((1,) + images.shape[1:], np.float32)
     generator = np.random.default_rng(seed)
     for _ in range(max_passes):
         for indices in _batches(len(images), batch_size, generator):
             if time_budget is not None and time.perf_counter() - start >= time_budget:
-                return delta.numpy()
-            perturbed = apply_universal(images[indices], delta)
-            logits = logits_of(perturbed)
-            unfooled = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), clean[indices])
-            if not tf.reduce_any(unfooled):
+                return delta
+            perturbed = np.clip(images[indices] + delta, 0.0, 1.0)
+            logits = ops.convert_to_numpy(predict(perturbed))
+            unfooled = np.argmax(logits, -1) == clean[indices]
+            if not unfooled.any():
                 continue
-            count = min(candidate_classes, int(logits.shape[-1]))
-            candidates = tf.math.top_k(tf.boolean_mask(logits, unfooled), k=count).indices
-            steps = compiled(_deepfool, logits_of)(
-                tf.boolean_mask(perturbed, unfooled), candidates,
-                tf.constant(deepfool_iterations), tf.constant(overshoot))
-            delta = project_to_budget(
-                delta + tf.reduce_sum(steps, axis=0, keepdims=True), norm, epsilon
-            )
+            count = min(candidate_classes, logits.shape[-1])
+            candidates = np.argsort(-logits[unfooled], axis=-1, kind="stable")[:, :count]
+            steps = _deepfool(logits_of, perturbed[unfooled], candidates.astype(np.int32),
+                              deepfool_iterations, overshoot)
+            delta = ops.convert_to_numpy(project_to_budget(
+                delta + steps.sum(axis=0, keepdims=True), norm, epsilon)).astype(np.float32)
         if _fooling_rate(logits_of, images, clean, delta, batch_size) >= target_fooling_rate:
             break
-    return delta.numpy()
+    return delta
+
+
+def _call_logits(logits_of, images):
+    return logits_of(images)
 
 
 def _universal_step(logits_of, loss, norm, images, references, direction, delta, epsilon,
                     step_size):
-    with tf.GradientTape() as tape:
-        tape.watch(delta)
-        adversarial = tf.clip_by_value(images + delta, 0.0, 1.0)
-        total = direction * tf.reduce_sum(loss(logits_of(adversarial), references))
-    gradient = tape.gradient(total, delta)
+    def batch_loss(shared):
+        adversarial = ops.clip(images + shared, 0.0, 1.0)
+        return direction * ops.sum(loss(logits_of(adversarial), references))
+
+    gradient = backend.input_gradient(batch_loss, delta)[1]
     return project_to_budget(delta + step_size * steepest_direction(gradient, norm), norm,
                              epsilon)
 
@@ -190,7 +201,7 @@ def universal_iterative(victim, images, epsilon, norm="linf", passes=5, step_siz
     checks.POSITIVE_INTEGER.check(batch_size, "batch size")
     step_size = epsilon / 10 if step_size is None else checks.POSITIVE_NUMBER.check(
         step_size, "step size")
-    images = check_images(images).numpy()
+    images = ops.convert_to_numpy(check_images(images))
     if len(images) == 0:
         raise ValueError("universal_iterative needs at least one image")
     if labels is not None and len(labels) != len(images):
@@ -201,15 +212,16 @@ def universal_iterative(victim, images, epsilon, norm="linf", passes=5, step_siz
         batch_labels = None if labels is None else labels[start:start + batch_size]
         batch_references, direction = attack_references(
             victim, images[start:start + batch_size], objective, target, batch_labels)
-        references.append(batch_references.numpy())
+        references.append(ops.convert_to_numpy(batch_references))
     references = np.concatenate(references)
-    delta = tf.zeros((1,) + images.shape[1:], tf.float32)
+    delta = ops.zeros((1,) + images.shape[1:], "float32")
     generator = np.random.default_rng(seed)
-    direction = tf.constant(direction)
-    epsilon_tensor, step_tensor = tf.constant(epsilon), tf.constant(step_size)
+    direction = ops.convert_to_tensor(direction, "float32")
+    epsilon_tensor = ops.convert_to_tensor(epsilon, "float32")
+    step_tensor = ops.convert_to_tensor(step_size, "float32")
+    step = compiled(_universal_step, logits_of, loss, norm)
     for _ in range(passes):
         for indices in _batches(len(images), batch_size, generator):
-            delta = compiled(_universal_step, logits_of, loss, norm)(
-                images[indices], references[indices], direction, delta, epsilon_tensor,
-                step_tensor)
-    return delta.numpy()
+            delta = step(images[indices], references[indices], direction, delta,
+                         epsilon_tensor, step_tensor)
+    return ops.convert_to_numpy(delta)

@@ -3,7 +3,7 @@
 The paper's speed claim is that a GAP perturbation costs one forward pass of
 the generator, where iterative attacks (PGD, UAP) cost many forward and
 backward passes of the victim. ``measure_throughput`` times both on the
-machine it runs on: each model is compiled with ``tf.function``, called on a
+machine it runs on: each model is compiled by the Keras backend, called on a
 fixed batch of ``batch_size`` random images for ``warmup`` untimed batches,
 then for ``repeats`` timed batches; the median batch time gives images/s and
 ms/image. The perturber's time covers everything that turns a clean image
@@ -16,8 +16,9 @@ import statistics
 import time
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from keras_gap import backend
 from keras_gap import checks
 from keras_gap.reports.tables import format_table
 
@@ -38,21 +39,17 @@ def _cpu_name():
 
 
 def device_description():
-    """The device TensorFlow runs the models on, in words."""
-    gpus = tf.config.list_physical_devices("GPU")
+    """The device the Keras backend runs the models on, in words."""
+    gpus = backend.visible_gpus()
     if gpus:
-        names = []
-        for gpu in gpus:
-            details = tf.config.experimental.get_device_details(gpu)
-            names.append(details.get("device_name", gpu.name))
-        return f"GPU {', '.join(names)}"
+        return f"GPU {', '.join(gpus)}"
     return f"CPU {_cpu_name()} ({os.cpu_count()} cores visible)"
 
 
 def time_forward(function, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEATS,
                  jit_compile=None):
-    """Times ``function(images)`` compiled with ``tf.function`` (with XLA
-    when ``jit_compile`` is True).
+    """Times ``function(images)`` compiled by the backend (``tf.function``,
+    with XLA when ``jit_compile`` is True; ``jax.jit``).
 
     Returns ``{"batch_size", "seconds_per_batch", "images_per_second",
     "ms_per_image", "warmup", "repeats"}``; the batch time is the median of
@@ -61,8 +58,8 @@ def time_forward(function, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEAT
     """
     checks.POSITIVE_INTEGER.check(warmup, "warmup")
     checks.POSITIVE_INTEGER.check(repeats, "repeats")
-    compiled = tf.function(function, jit_compile=jit_compile)
-    images = tf.identity(tf.convert_to_tensor(images, tf.float32))
+    compiled = backend.compiled(function, jit_compile=jit_compile)
+    images = ops.convert_to_tensor(images, "float32")
     batch_size = int(images.shape[0])
     for _ in range(warmup):
         np.asarray(compiled(images))

@@ -2,7 +2,7 @@
 random-noise floor of the same budget, and record the applied norms."""
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_gap.baselines.random_noise import random_sign_noise
 
@@ -21,24 +21,25 @@ def perturbed_batches(perturber, data, batch_size, limit, seed, norms):
             (1,) + perturber.image_shape, perturber.norm, perturber.epsilon, seed
         )
     for batch_index, (images, labels) in enumerate(data.dataset(batch_size, limit=limit)):
-        adversarial = perturber(images, training=False)
-        flat = tf.reshape(adversarial - images, (tf.shape(images)[0], -1))
-        norms["linf"] = max(norms["linf"], float(tf.reduce_max(tf.abs(flat))))
-        norms["l2"] = max(norms["l2"], float(tf.reduce_max(tf.norm(flat, axis=1))))
+        images = ops.convert_to_numpy(images)
+        adversarial = ops.convert_to_numpy(perturber(images, training=False))
+        flat = (adversarial - images).reshape(len(images), -1)
+        norms["linf"] = max(norms["linf"], float(np.abs(flat).max()))
+        norms["l2"] = max(norms["l2"], float(np.linalg.norm(flat, axis=1).max()))
         if not universal:
             noise = random_sign_noise(
                 tuple(images.shape), perturber.norm, perturber.epsilon,
                 seed + batch_index + 1,
             )
         norms["num_images"] += int(images.shape[0])
-        yield images, labels.numpy(), adversarial, tf.clip_by_value(images + noise, 0.0, 1.0)
+        yield images, np.asarray(labels), adversarial, np.clip(images + noise, 0.0, 1.0)
     if norms["num_images"] == 0:
         raise ValueError(f"no images to evaluate in {data.name} {data.split}")
 
 
 def predictions(victim, *batches):
     """The victim's predicted classes (per image, or per pixel) for each batch."""
-    return [np.argmax(victim.logits(batch).numpy(), -1) for batch in batches]
+    return [np.argmax(ops.convert_to_numpy(victim.logits(batch)), -1) for batch in batches]
 
 
 def with_weights(results, victims):

@@ -32,7 +32,9 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
+from keras_gap import backend
 from keras_gap import baselines
 from keras_gap.baselines import art_reference
 from keras_gap.cost.flops import ADD_AND_CLIP_FLOPS
@@ -70,10 +72,8 @@ class Bench:
         self.task = task
         self.train_images = train_images
         self.test_images = test_images
-        self.predict = tf.function(
-            lambda images: tf.argmax(victim.logits(images), -1, output_type=tf.int32),
-            reduce_retracing=True,
-        )
+        self.predict = backend.compiled(
+            lambda images: ops.argmax(victim.logits(images), axis=-1))
         self.clean = self._predictions(test_images)
         self.clean_accuracy = float(np.mean(self.clean == test_labels))
         self.pixels = math.prod(victim.input_shape)
@@ -84,7 +84,8 @@ class Bench:
         return [images[start:start + size] for start in range(0, len(images), size)]
 
     def _predictions(self, images):
-        return np.concatenate([self.predict(batch).numpy() for batch in self._batches(images)])
+        return np.concatenate([ops.convert_to_numpy(self.predict(batch))
+                               for batch in self._batches(images)])
 
     def measure(self, attack):
         """Applies ``attack(batch, index)`` to the test images (after one
@@ -179,8 +180,7 @@ class GapMethod(BenchmarkMethod):
         trainer.fit(images.repeat().batch(config.batch_size).prefetch(2), epochs=1,
                     steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=[counter])
         build_seconds = time.perf_counter() - start
-        apply = tf.function(functools.partial(perturber, training=False),
-                            reduce_retracing=True)
+        apply = backend.compiled(functools.partial(perturber, training=False))
         flops = perturber_flops_per_image(perturber)
         return Built(build_seconds, lambda batch, index: apply(batch), flops,
                      f"{counter.steps} steps of {config.batch_size}")
@@ -215,10 +215,9 @@ class UniversalBaseline(BenchmarkMethod):
 
     def build(self, bench, epsilon):
         start = time.perf_counter()
-        delta = tf.constant(self.find(bench, epsilon))
+        delta = ops.convert_to_tensor(self.find(bench, epsilon), "float32")
         build_seconds = time.perf_counter() - start
-        apply = tf.function(lambda images: baselines.apply_universal(images, delta),
-                            reduce_retracing=True)
+        apply = backend.compiled(lambda images: baselines.apply_universal(images, delta))
         passes = ("until the time budget or its target fooling rate"
                   if bench.config.time_budget else f"at most {bench.config.uap_passes} passes")
         return Built(build_seconds, lambda batch, index: apply(batch),
@@ -243,6 +242,8 @@ class ArtMethod(BenchmarkMethod):
         return art_reference.art_available()
 
     def missing(self):
+        if keras.backend.backend() != "tensorflow":
+            return "ART's TensorFlowV2Classifier: run with KERAS_BACKEND=tensorflow"
         return "pip install 'adversarial-robustness-toolbox>=1.20'"
 
 

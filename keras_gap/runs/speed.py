@@ -25,8 +25,9 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from keras_gap import backend
 from keras_gap import checks
 from keras_gap.generators import check_generator_size
 from keras_gap.cost.timing import device_description
@@ -80,7 +81,7 @@ class SpeedSettings:
 def resolve_jit_compile(setting):
     """True or False for "on"/"off"; "auto": whether a GPU is visible."""
     if setting == "auto":
-        return bool(tf.config.list_physical_devices("GPU"))
+        return bool(backend.visible_gpus())
     return setting == "on"
 
 
@@ -121,12 +122,12 @@ def _images(settings, image_shape, batch_size):
 
 def _input_gradient(victim):
     def gradient(images):
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            logits = victim.logits(images)
-            loss = keras.losses.sparse_categorical_crossentropy(
-                tf.argmax(logits, -1), logits, from_logits=True)
-        return tape.gradient(loss, images)
+        def loss(x):
+            logits = victim.logits(x)
+            return keras.losses.sparse_categorical_crossentropy(
+                ops.stop_gradient(ops.argmax(logits, -1)), logits, from_logits=True)
+
+        return backend.input_gradient(loss, images)[1]
 
     return gradient
 
@@ -136,9 +137,9 @@ def _time_training(perturber, victim, settings, jit_compile):
     trainer.compile(gap_optimizer(2e-4), jit_compile=jit_compile)
     images = _images(settings, perturber.image_shape, settings.batch_size)
     timer = _StepTimer()
-    trainer.fit(tf.data.Dataset.from_tensors(images).repeat(), epochs=1,
-                steps_per_epoch=settings.warmup + settings.repeats, callbacks=[timer],
-                shuffle=False, verbose=0)
+    steps = settings.warmup + settings.repeats
+    trainer.fit(np.repeat(images, steps, axis=0), batch_size=settings.batch_size, epochs=1,
+                steps_per_epoch=steps, callbacks=[timer], shuffle=False, verbose=0)
     step_seconds = statistics.median(timer.seconds[settings.warmup:])
     return {"batch_size": settings.batch_size, "seconds_per_step": step_seconds,
             "images_per_second": settings.batch_size / step_seconds,
@@ -179,7 +180,8 @@ def measure_speed(settings, log=None):
     return {
         "device": device_description(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "tensorflow": tf.__version__, "keras": keras.__version__,
+        "backend": backend.name(), backend.name(): backend.version(),
+        "keras": keras.__version__,
         "jit_compile": jit_compile, "victim_weights": "random (timing only)",
         "settings": dataclasses.asdict(settings), "results": results,
     }
