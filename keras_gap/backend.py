@@ -172,6 +172,13 @@ def check_unit_range(images):
         raise ValueError(f"images must be float values in [0, 1], got values in [{low}, {high}]")
 
 
+def is_out_of_memory(error):
+    """Whether ``error`` is the backend running out of device memory."""
+    text = f"{type(error).__name__} {error}"
+    return ("ResourceExhausted" in text or "RESOURCE_EXHAUSTED" in text
+            or "OutOfMemoryError" in text or "out of memory" in text.lower())
+
+
 def visible_gpus():
     """Names of the GPUs the backend computes on (empty on a CPU machine)."""
     backend = name()

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
-import tensorflow as tf
+
+from backend_helpers import mean_and_gradient
+from backend_helpers import numpy
 
 from keras_gap.objectives import REDUCTIONS
 from keras_gap.objectives import LeastLikely
@@ -25,7 +27,7 @@ LABELS = np.array([1, 1], np.int32)
 
 
 def test_untargeted_is_minus_log_ce_to_the_clean_prediction():
-    loss = Untargeted(reduction="per_image").per_example_loss(CLEAN, ADVERSARIAL, LABELS).numpy()
+    loss = numpy(Untargeted(reduction="per_image").per_example_loss(CLEAN, ADVERSARIAL, LABELS))
     expected = -np.log(_ce(ADVERSARIAL, np.array([0, 1])))
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
@@ -33,17 +35,17 @@ def test_untargeted_is_minus_log_ce_to_the_clean_prediction():
 def test_untargeted_with_labels_uses_the_true_label():
     objective = Untargeted(reference="label", reduction="per_image")
     assert objective.needs_labels
-    loss = objective.per_example_loss(CLEAN, ADVERSARIAL, LABELS).numpy()
+    loss = numpy(objective.per_example_loss(CLEAN, ADVERSARIAL, LABELS))
     np.testing.assert_allclose(loss, -np.log(_ce(ADVERSARIAL, LABELS)), rtol=1e-5)
 
 
 def test_least_likely_targets_argmin_of_the_clean_scores():
-    loss = LeastLikely("per_image").per_example_loss(CLEAN, ADVERSARIAL).numpy()
+    loss = numpy(LeastLikely("per_image").per_example_loss(CLEAN, ADVERSARIAL))
     np.testing.assert_allclose(loss, np.log(_ce(ADVERSARIAL, np.array([2, 0]))), rtol=1e-5)
 
 
 def test_targeted_is_log_ce_to_the_target():
-    loss = Targeted(2, "per_image").per_example_loss(CLEAN, ADVERSARIAL).numpy()
+    loss = numpy(Targeted(2, "per_image").per_example_loss(CLEAN, ADVERSARIAL))
     np.testing.assert_allclose(loss, np.log(_ce(ADVERSARIAL, np.array([2, 2]))), rtol=1e-5)
 
 
@@ -63,7 +65,7 @@ def test_log_cross_entropy_matches_float64_for_moderate_margins():
     logits = np.random.default_rng(0).normal(0, 4, (64, 10)).astype(np.float32)
     labels = np.arange(64) % 10
     expected = np.log(_ce(logits.astype(np.float64), labels))
-    np.testing.assert_allclose(log_cross_entropy(logits, labels).numpy(), expected,
+    np.testing.assert_allclose(numpy(log_cross_entropy(logits, labels)), expected,
                                rtol=1e-4, atol=1e-5)
 
 
@@ -81,10 +83,7 @@ def _objectives(reduction):
 
 
 def _loss_and_gradient(objective, clean, adversarial, labels):
-    adversarial = tf.Variable(adversarial)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(objective.per_example_loss(clean, adversarial, labels))
-    return float(loss), tape.gradient(loss, adversarial).numpy()
+    return mean_and_gradient(lambda x: objective.per_example_loss(clean, x, labels), adversarial)
 
 
 @pytest.mark.parametrize("reduction", sorted(REDUCTIONS))
@@ -126,10 +125,7 @@ LOG_CE = np.array([-30.0, -2.0, 0.5, 3.0], np.float32)  # CE from 1e-13 to 20
 
 
 def _reduced(reduction, log_ce):
-    log_ce = tf.Variable(log_ce)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(REDUCTIONS[reduction](log_ce))
-    return float(loss), tape.gradient(loss, log_ce).numpy()
+    return mean_and_gradient(REDUCTIONS[reduction], log_ce)
 
 
 def test_per_image_reduction_is_the_mean_of_the_logs():
@@ -166,10 +162,10 @@ def test_reductions_change_the_loss_by_their_definition():
     expected = {"per_image": np.log(ce).mean(), "batch_mean": np.log(ce.mean()),
                 "ce": ce.mean()}
     for reduction, value in expected.items():
-        loss = Targeted(2, reduction).per_example_loss(*batch).numpy().mean()
+        loss = numpy(Targeted(2, reduction).per_example_loss(*batch)).mean()
         assert loss == pytest.approx(value, rel=1e-5), reduction
-        untargeted = Untargeted(reduction=reduction).per_example_loss(
-            np.array([[0, 0, 1.0]] * 2, np.float32), batch[1]).numpy().mean()
+        untargeted = numpy(Untargeted(reduction=reduction).per_example_loss(
+            np.array([[0, 0, 1.0]] * 2, np.float32), batch[1])).mean()
         assert untargeted == pytest.approx(-value, rel=1e-5), reduction
 
 

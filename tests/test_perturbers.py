@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from backend_helpers import numpy
 from keras_gap.perturbers import build_perturber
 from keras_gap.perturbers import ImageDependentPerturber
 from keras_gap.perturbers import UniversalPerturber
@@ -27,36 +28,36 @@ def test_budget_holds_for_every_image_and_outputs_stay_in_range(kind, norm, epsi
     perturber = _tiny(kind, norm, epsilon)
     images = _images()
     before = images.copy()
-    adversarial = perturber(images).numpy()
+    adversarial = numpy(perturber(images))
     np.testing.assert_array_equal(images, before)  # inputs are not modified
     assert adversarial.min() >= 0.0 and adversarial.max() <= 1.0
     assert np.all(_norms(adversarial - images, norm) <= epsilon + 1e-6)
-    raw = perturber.perturbation(images).numpy()
+    raw = numpy(perturber.perturbation(images))
     assert np.all(_norms(raw, norm) <= epsilon + 1e-6)
 
 
 def test_universal_perturbation_is_identical_for_every_image():
     perturber = _tiny("universal")
-    delta = perturber.perturbation(_images(5)).numpy()
+    delta = numpy(perturber.perturbation(_images(5)))
     for d in delta[1:]:
         np.testing.assert_array_equal(d, delta[0])
-    np.testing.assert_array_equal(delta[0], perturber.universal_perturbation().numpy()[0])
+    np.testing.assert_array_equal(delta[0], numpy(perturber.universal_perturbation())[0])
     # The generator saturates the budget: the whole ε is used.
     assert np.abs(delta).max() == pytest.approx(0.1, rel=1e-5)
 
 
 def test_image_dependent_perturbation_differs_between_images():
     perturber = _tiny("image_dependent")
-    delta = perturber.perturbation(_images(4)).numpy()
+    delta = numpy(perturber.perturbation(_images(4)))
     assert not np.allclose(delta[0], delta[1])
 
 
 def test_universal_pattern_is_seeded_and_not_trainable():
     a, b, c = _tiny("universal", seed=5), _tiny("universal", seed=5), _tiny("universal", seed=6)
-    np.testing.assert_array_equal(a.pattern.numpy(), b.pattern.numpy())
-    assert not np.array_equal(a.pattern.numpy(), c.pattern.numpy())
+    np.testing.assert_array_equal(numpy(a.pattern), numpy(b.pattern))
+    assert not np.array_equal(numpy(a.pattern), numpy(c.pattern))
     assert all(v is not a.pattern for v in a.trainable_variables)
-    assert 0.0 <= a.pattern.numpy().min() and a.pattern.numpy().max() <= 1.0
+    assert 0.0 <= numpy(a.pattern).min() and numpy(a.pattern).max() <= 1.0
 
 
 @pytest.mark.parametrize("kind,cls", [
@@ -75,9 +76,9 @@ def test_keras_round_trip_keeps_outputs_and_pattern(kind, cls, tmp_path):
     assert isinstance(restored, cls)
     assert (restored.norm, restored.epsilon) == ("l2", 2.0)
     images = _images(3)
-    np.testing.assert_allclose(restored(images).numpy(), perturber(images).numpy(), atol=1e-7)
+    np.testing.assert_allclose(numpy(restored(images)), numpy(perturber(images)), atol=1e-7)
     if kind == "universal":
-        np.testing.assert_array_equal(restored.pattern.numpy(), perturber.pattern.numpy())
+        np.testing.assert_array_equal(numpy(restored.pattern), numpy(perturber.pattern))
 
 
 def test_load_perturber_rejects_other_files(tmp_path, tiny_victim_path):

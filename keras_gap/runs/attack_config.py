@@ -9,6 +9,7 @@ anything is loaded or written; the resolved configuration is what
 import dataclasses
 import os
 
+from keras_gap import backend
 from keras_gap import checks
 from keras_gap.data import HELD_OUT
 from keras_gap.data.splits import SPLITS
@@ -94,6 +95,8 @@ class AttackConfig:
     unsafe_deserialization: bool = False
     mixed_precision: str = None
     jit_compile: str = "auto"
+    # The Keras backend the run trains on; None: the one Keras runs on.
+    backend: str = None
 
     def __post_init__(self):
         checks.OneOf(PERTURBERS).check(self.kind, "kind")
@@ -124,6 +127,7 @@ class AttackConfig:
         checks.OneOf(STRATEGIES).check(self.strategy, "strategy")
         check_mixed_precision(self.mixed_precision)
         checks.OneOf(JIT_COMPILE).check(self.jit_compile, "jit_compile")
+        checks.OneOf(backend.BACKENDS).optional(self.backend, "backend")
         if self.loss_weights is not None:
             self.loss_weights = checks.check_loss_weights(self.loss_weights)
 
@@ -142,7 +146,8 @@ class AttackConfig:
 # Keys newer versions added to config.json, with the value older runs had:
 # a run directory written before them still resumes.
 LEGACY_VALUES = {"feature_layers": None, "projection": "scale", "victim_weights": None,
-                 "mixed_precision": None, "jit_compile": "auto", "ema_momentum": 0.0}
+                 "mixed_precision": None, "jit_compile": "auto", "ema_momentum": 0.0,
+                 "backend": "tensorflow"}
 
 
 def resolve_projection(objective, norm, projection):
@@ -187,7 +192,11 @@ def resolve_config(config, log=print):
     Trains and caches the default victim when no victim is given (logging
     what it does through ``log``).
     """
-    resolved = dataclasses.replace(config)
+    resolved = dataclasses.replace(config, backend=config.backend or backend.name())
+    if resolved.backend != backend.name():
+        raise ValueError(
+            f"this run is configured for the {resolved.backend} backend but Keras runs on "
+            f"{backend.name()}: set KERAS_BACKEND={resolved.backend}")
     resolved.projection = resolve_projection(
         resolved.objective, resolved.norm, resolved.projection)
     projection = projection_for_norm(resolved.norm, resolved.epsilon, resolved.projection)

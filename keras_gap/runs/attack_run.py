@@ -20,8 +20,8 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from keras_gap import backend
 from keras_gap.artifacts import save_keras
 from keras_gap.artifacts import save_numpy
 from keras_gap.data import load_image_data
@@ -163,7 +163,9 @@ def _fit(attack, config, write_dir, callbacks, verbose):
                            steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
                            verbose=verbose, shuffle=False,
                            initial_epoch=backup.initial_epoch())
-    except tf.errors.ResourceExhaustedError:
+    except Exception as error:  # each backend has its own out-of-memory error
+        if not backend.is_out_of_memory(error):
+            raise
         raise ValueError(
             f"out of memory at --batch-size {config.batch_size}; lower it (the same "
             "command with a smaller batch needs a new --output-dir)") from None

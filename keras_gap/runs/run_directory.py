@@ -56,6 +56,12 @@ def check_output_dir(output_dir, resolved, legacy=None):
         return False
     existing = {**(legacy or {}),
                 **read_json_object(config_path, "a run's configuration")}
+    if existing.get("backend") != resolved.get("backend") and "backend" in resolved:
+        raise ValueError(
+            f"output directory {output_dir!r} holds a run trained under KERAS_BACKEND="
+            f"{existing.get('backend')}; resume it with that backend (its backup holds "
+            f"that backend's training state), or choose another --output-dir for "
+            f"{resolved.get('backend')}")
     if existing != resolved:
         differences = sorted(
             k for k in set(existing) | set(resolved) if existing.get(k) != resolved.get(k)

@@ -169,6 +169,15 @@ def _check_name(name):
             f"'.', '_' and '-', starting with a letter or digit, got {name!r}")
 
 
+def _check_backend():
+    """SavedModels are TensorFlow's: an export runs under KERAS_BACKEND=tensorflow."""
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"exporting a SavedModel needs KERAS_BACKEND=tensorflow (the default), not "
+            f"{keras.backend.backend()}: a perturber.keras trained under any backend "
+            "exports under TensorFlow")
+
+
 def _check_perturber(perturber):
     if not isinstance(perturber, Perturber):
         raise ValueError(
@@ -205,6 +214,7 @@ def _savedmodel_destination(output, name, version):
 def plan_export(perturber, formats, output, name, version=None):
     """Checks an export of ``perturber`` in every format of ``formats`` and
     returns ``{format: destination}``, before anything is written."""
+    _check_backend()
     _check_perturber(perturber)
     _check_name(name)
     formats = list(dict.fromkeys(formats))

@@ -1,19 +1,27 @@
-"""Choosing the ``tf.distribute`` strategy for a training run.
+"""Choosing how a training run spreads over devices.
 
-``multi_worker`` trains across machines with
+On TensorFlow, a ``tf.distribute`` strategy: ``multi_worker`` trains across
+machines with
 ``tf.distribute.MultiWorkerMirroredStrategy``, configured from the
 ``TF_CONFIG`` environment variable (the same JSON on every machine, except
 ``task.index``). Every worker runs the same command; all of them train and
 save (saving may need every worker), but only the chief (worker 0, or the
 ``chief`` task) writes into the real output directory: the others write
 into ``<output_dir>/.workertemp_<index>``, which they delete at the end.
+
+On JAX, ``keras.distribution.DataParallel`` over the visible devices
+(``JaxDataParallel``: the same ``scope()`` and ``num_replicas_in_sync`` as a
+strategy); a compiled step sees the whole global batch, so the update is
+the one-device one. On PyTorch, one device. ``multi_worker`` is
+TensorFlow's only.
 """
 
+import contextlib
 import json
 import os
 import shutil
 
-import tensorflow as tf
+import keras
 
 STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker")
 
@@ -46,13 +54,67 @@ def read_tf_config():
     return config
 
 
+class OneDevice:
+    """The PyTorch backend's (and JAX's single device) strategy: no spreading."""
+
+    num_replicas_in_sync = 1
+    cluster_resolver = None
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+class JaxDataParallel:
+    """``keras.distribution.DataParallel`` over ``devices``, with a
+    strategy's ``scope()`` (the distribution is set inside it) and
+    ``num_replicas_in_sync``."""
+
+    cluster_resolver = None
+
+    def __init__(self, devices):
+        self.devices = list(devices)
+        self.num_replicas_in_sync = len(self.devices)
+
+    @contextlib.contextmanager
+    def scope(self):
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=self.devices))
+        try:
+            yield self
+        finally:
+            keras.distribution.set_distribution(previous)
+
+
+def _other_backend_strategy(name):
+    backend = keras.backend.backend()
+    if name == "multi_worker":
+        raise ValueError(
+            f"--strategy multi_worker is TensorFlow's MultiWorkerMirroredStrategy; with "
+            f"KERAS_BACKEND={backend} use auto, mirrored or one_device")
+    if backend != "jax":
+        return OneDevice()
+    devices = keras.distribution.list_devices()
+    accelerators = [d for d in devices if not d.lower().startswith("cpu")]
+    if name == "one_device" or (name == "auto" and len(accelerators) < 2):
+        return OneDevice()
+    return JaxDataParallel(devices if name == "mirrored" else accelerators)
+
+
 def make_strategy(name="auto"):
     """``auto``: MirroredStrategy when more than one GPU is visible, else the
     default strategy; ``mirrored``: MirroredStrategy over all visible GPUs (or
     the CPU); ``one_device``: the first GPU, or the CPU; ``multi_worker``:
-    MultiWorkerMirroredStrategy over the cluster in ``TF_CONFIG``."""
+    MultiWorkerMirroredStrategy over the cluster in ``TF_CONFIG``. Under
+    JAX, ``auto`` and ``mirrored`` are ``keras.distribution.DataParallel``
+    over the accelerators (``mirrored``: every visible device, the CPU's
+    too), PyTorch trains on one device."""
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+    if keras.backend.backend() != "tensorflow":
+        return _other_backend_strategy(name)
+    import tensorflow as tf
+
     if name == "multi_worker":
         read_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -100,6 +162,8 @@ def remove_worker_directory(directory, output_dir):
 def shard_by_data(dataset):
     """Lets every worker read the whole (repeated, shuffled) pipeline and keep
     every n-th element: in-memory sources have no files to shard by."""
+    import tensorflow as tf
+
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.DATA
@@ -113,6 +177,8 @@ def multi_worker_trainer(base):
     ``strategy.reduce("MEAN", value, axis=0)``, which fails for the scalar
     metrics every model logs (tensorflow/tensorflow#72388). One-element
     vectors reduce to the same mean scalar."""
+
+    import tensorflow as tf
 
     class MultiWorker(base):
         def train_step(self, data):
