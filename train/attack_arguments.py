@@ -20,8 +20,9 @@ def _add_victim_and_data_flags(add, defaults):
     add("--victim", action="append", dest="victims", default=[], metavar="VICTIM",
         help="victim to fool; repeat for an ensemble. A .keras classifier taking "
              "images in [0, 1], or a Keras Applications name: "
-             f"{', '.join(sorted(APPLICATIONS))}. Default: a small CNN trained on "
-             "Fashion-MNIST and cached on first use")
+             f"{', '.join(sorted(APPLICATIONS))}; or torchscript:PATH.pt, a PyTorch "
+             "classifier (KERAS_BACKEND=torch; channels-first input in [0, 1]). Default: a "
+             "small CNN trained on Fashion-MNIST and cached on first use")
     add_flag(add, "--victim-weights")
     add("--loss-weight", action="append", dest="loss_weights", type=LOSS_WEIGHT,
         metavar="LAMBDA", help="weight of each victim's loss in the ensemble, one per "

@@ -62,11 +62,11 @@ def time_forward(function, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEAT
     images = ops.convert_to_tensor(images, "float32")
     batch_size = int(images.shape[0])
     for _ in range(warmup):
-        np.asarray(compiled(images))
+        ops.convert_to_numpy(compiled(images))
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
-        np.asarray(compiled(images))  # waits for the result, on any device
+        ops.convert_to_numpy(compiled(images))  # waits for the result, on any device
         seconds.append(time.perf_counter() - start)
     batch_seconds = statistics.median(seconds)
     return {

@@ -25,6 +25,7 @@ from keras_gap import backend
 from keras_gap.artifacts import save_keras
 from keras_gap.artifacts import save_numpy
 from keras_gap.data import load_image_data
+from keras_gap.data.native_size import native_image_shape
 from keras_gap.generators import check_generator_size
 from keras_gap.generators import generator_arguments
 from keras_gap.perturbers import build_perturber
@@ -55,6 +56,7 @@ from keras_gap.victims import application_head_classes
 from keras_gap.victims import describe_weights
 from keras_gap.victims import check_victims_agree
 from keras_gap.victims import load_victims
+from keras_gap.victims.torch_victims import is_torchscript
 
 
 @dataclasses.dataclass
@@ -69,13 +71,24 @@ class Attack:
     trainer: object
 
 
+def data_shape_for(victims, dataset, tfds_data_dir=None):
+    """The data's own image shape when a victim cannot tell its own (a
+    TorchScript file), else None (nothing is read)."""
+    if not any(is_torchscript(v) for v in victims):
+        return None
+    return native_image_shape(dataset, tfds_data_dir) or load_image_data(
+        dataset, "train", tfds_data_dir=tfds_data_dir).image_shape
+
+
 def _load_victims_and_data(config):
     """The victims, the train split and the evaluation split (``config.split``)
     at the victims' image shape, and the task with its target."""
     image_shape = None if not config.image_size else (config.image_size, config.image_size, 3)
     victims = load_victims(config.victims, image_shape, weights=config.victim_weights,
                            num_classes=application_head_classes(config.dataset),
-                           safe_mode=not config.unsafe_deserialization)
+                           safe_mode=not config.unsafe_deserialization,
+                           data_shape=data_shape_for(config.victims, config.dataset,
+                                                     config.tfds_data_dir))
     check_victims_agree(victims)
     image_shape = victims[0].input_shape
     train, test = (load_image_data(config.dataset, split, image_shape, config.tfds_data_dir,

@@ -43,6 +43,7 @@ from keras_gap.reports.figures import save_curves
 from keras_gap.reports.tables import format_table
 from keras_gap.reports.tables import write_text
 from keras_gap.runs.attack_config import AttackConfig
+from keras_gap.runs.attack_run import data_shape_for
 from keras_gap.runs.benchmark_methods import DATA_DRIVEN
 from keras_gap.runs.benchmark_methods import METHODS
 from keras_gap.runs.benchmark_methods import Bench
@@ -281,7 +282,8 @@ def _row(method, epsilon, built, fooling_rate, ms_per_image, train_images):
 
 def _prepare(config, methods):
     victim, = load_victims([config.victim], weights=config.victim_weights,
-                           num_classes=application_head_classes(config.dataset))
+                           num_classes=application_head_classes(config.dataset),
+                           data_shape=data_shape_for([config.victim], config.dataset))
     if victim.task != "classifier":
         raise ValueError(
             f"train.benchmark compares attacks on classifiers; {victim.name} is a "

@@ -94,7 +94,7 @@ class Bench:
         for index in sorted({0, len(batches) - 1}):
             attack(batches[index], index)
         start = time.perf_counter()
-        adversarial = [np.asarray(attack(batch, index)) for index, batch in enumerate(batches)]
+        adversarial = [ops.convert_to_numpy(attack(batch, index)) for index, batch in enumerate(batches)]
         seconds = time.perf_counter() - start
         adversarial = np.concatenate(adversarial)
         fooled = self._predictions(adversarial) != self.clean

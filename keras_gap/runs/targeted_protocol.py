@@ -22,6 +22,7 @@ from keras_gap.reports.tables import format_table
 from keras_gap.reports.tables import write_text
 from keras_gap.tasks.classification import class_name
 from keras_gap.runs.attack_config import resolve_config
+from keras_gap.runs.attack_run import data_shape_for
 from keras_gap.runs.attack_run import run_attack
 from keras_gap.victims import application_head_classes
 from keras_gap.victims import load_victims
@@ -51,7 +52,9 @@ def _class_count(config):
     image_shape = None if not config.image_size else (config.image_size, config.image_size, 3)
     victims = load_victims(config.victims[:1], image_shape, weights=config.victim_weights,
                            num_classes=application_head_classes(config.dataset),
-                           safe_mode=not config.unsafe_deserialization)
+                           safe_mode=not config.unsafe_deserialization,
+                           data_shape=data_shape_for(config.victims, config.dataset,
+                                                     config.tfds_data_dir))
     if victims[0].task != "classifier":
         raise ValueError(
             f"the targeted protocol is for classifiers; {victims[0].name} is a "

@@ -1,6 +1,7 @@
 """Attacking image classifiers: one prediction per image."""
 
 import numpy as np
+from keras import ops
 
 from keras_gap.data import DEFAULT_SAMPLE_SEED
 from keras_gap.data import IMAGENET_WNIDS
@@ -69,11 +70,11 @@ class ClassificationTask(Task):
         predicted class names (and the amplified per-image perturbation)."""
         # The first images of a seeded shuffle: several classes, the same every run.
         images, _ = next(iter(data.dataset(SAMPLE_COUNT, shuffle_seed=DEFAULT_SAMPLE_SEED)))
-        adversarial = np.asarray(perturber(images, training=False))
+        adversarial = ops.convert_to_numpy(perturber(images, training=False))
         images = np.asarray(images)
 
         def names(batch):
-            predicted = np.argmax(np.asarray(victim.logits(batch)), -1)
+            predicted = np.argmax(ops.convert_to_numpy(victim.logits(batch)), -1)
             return [class_name(data.class_names, i) for i in predicted]
 
         perturbations = None if perturber.shared_perturbation else adversarial - images

@@ -1,6 +1,7 @@
 """Attacking semantic segmenters: one prediction per pixel."""
 
 import numpy as np
+from keras import ops
 
 from keras_gap.data import DEFAULT_SAMPLE_SEED
 from keras_gap.data.target_maps import load_target_map
@@ -74,10 +75,10 @@ class SegmentationTask(Task):
         the target map) as colour-coded label maps."""
         images, labels = next(iter(data.dataset(SAMPLE_COUNT, shuffle_seed=DEFAULT_SAMPLE_SEED)))
         adversarial = perturber(images, training=False)
-        clean = np.argmax(np.asarray(victim.logits(images)), -1)
-        adversarial_predictions = np.argmax(np.asarray(victim.logits(adversarial)), -1)
+        clean = np.argmax(ops.convert_to_numpy(victim.logits(images)), -1)
+        adversarial_predictions = np.argmax(ops.convert_to_numpy(victim.logits(adversarial)), -1)
         save_segmentation_samples_png(
-            np.asarray(images), np.asarray(adversarial), np.asarray(labels), clean,
+            np.asarray(images), ops.convert_to_numpy(adversarial), np.asarray(labels), clean,
             adversarial_predictions, path, num_classes=victim.num_classes,
             target_map=self.target_map,
         )

@@ -12,6 +12,7 @@ import time
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_gap import checks
 from keras_gap.artifacts import save_keras
@@ -83,7 +84,7 @@ def train_victim(model, loss, train, test, output, score, epochs=2, batch_size=1
 def _score_classifier(model, test, batch_size=512):
     correct = total = 0
     for images, labels in test.dataset(batch_size):
-        predictions = np.argmax(np.asarray(model(images, training=False)), -1)
+        predictions = np.argmax(ops.convert_to_numpy(model(images, training=False)), -1)
         correct += int(np.sum(predictions == labels.numpy()))
         total += len(predictions)
     return {"test_accuracy": correct / max(total, 1)}
@@ -95,7 +96,7 @@ def score_segmenter(model, data, batch_size=32, limit=None):
     num_classes = int(model.output_shape[-1])
     confusion = np.zeros((num_classes, num_classes), np.int64)
     for images, labels in data.dataset(batch_size, limit=limit):
-        predictions = np.argmax(np.asarray(model(images, training=False)), -1)
+        predictions = np.argmax(ops.convert_to_numpy(model(images, training=False)), -1)
         confusion += confusion_matrix(labels.numpy(), predictions, num_classes)
     return {"test_pixel_accuracy": pixel_accuracy(confusion), "test_miou": mean_iou(confusion)}
 

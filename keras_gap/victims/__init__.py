@@ -6,7 +6,9 @@
 victims fit each other and the perturber, ``applications.py`` builds Keras
 Applications victims with their own preprocessing inside, ``classifiers.py``
 and ``segmenters.py`` hold the networks this project trains itself (training
-them is ``keras_gap.training.victim_training``).
+them is ``keras_gap.training.victim_training``), ``torch_victims.py`` wraps
+PyTorch modules (``from_torch``, ``torchscript:PATH.pt``) under the torch
+backend.
 """
 
 from keras_gap.victims.applications import APPLICATIONS
@@ -23,6 +25,7 @@ from keras_gap.victims.loading import load_victim
 from keras_gap.victims.loading import load_victims
 from keras_gap.victims.loading import resolve_victim_weights
 from keras_gap.victims.loading import victim_name
+from keras_gap.victims.torch_victims import from_torch
 from keras_gap.victims.victim import Victim
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "build_classifier",
     "check_victim_weights",
     "describe_weights",
+    "from_torch",
     "is_application",
     "check_victims_agree",
     "check_victims_fit",

@@ -1,4 +1,5 @@
-"""Loading victims by name: ``.keras`` files or Keras Applications names.
+"""Loading victims by name: ``.keras`` files, Keras Applications names, or
+``torchscript:PATH.pt`` PyTorch classifiers (``KERAS_BACKEND=torch``).
 
 A Keras Applications victim gets ImageNet weights unless told otherwise: a
 local weights file, or "random" (untrained) when asked for by name. Every
@@ -13,6 +14,9 @@ from keras_gap.artifacts import check_keras_archive
 from keras_gap.victims.applications import APPLICATIONS
 from keras_gap.victims.applications import application_classifier
 from keras_gap.victims.segmenters import import_model_packages
+from keras_gap.victims.torch_victims import TORCHSCRIPT_PREFIX
+from keras_gap.victims.torch_victims import is_torchscript
+from keras_gap.victims.torch_victims import load_torchscript
 from keras_gap.victims.victim import Victim
 
 
@@ -22,6 +26,8 @@ def victim_name(spec):
     spec = os.fspath(spec)
     if spec in APPLICATIONS:
         return spec
+    if is_torchscript(spec):
+        spec = spec[len(TORCHSCRIPT_PREFIX):]
     return os.path.splitext(os.path.basename(spec))[0]
 
 
@@ -134,7 +140,8 @@ def load_victim(spec, weights=None, input_shape=None, num_classes=1000, safe_mod
             None; Keras downloads them once), "random" (untrained: only when
             asked for) or a local weights file. ``.keras`` files carry their
             own weights and take none.
-        input_shape: for application names, the image shape to build for.
+        input_shape: for application names, the image shape to build for;
+            for ``torchscript:PATH.pt``, the shape of the images it takes.
         num_classes: for application names, the head's class count.
         safe_mode: Keras ``safe_mode`` for ``.keras`` files; ``False`` lets
             ``Lambda`` layers run the Python code stored in the file.
@@ -148,13 +155,16 @@ def load_victim(spec, weights=None, input_shape=None, num_classes=1000, safe_mod
         raise ValueError(
             f"--victim-weights only applies to Keras Applications names, not {spec!r}"
         )
+    if is_torchscript(spec):
+        return load_torchscript(spec, input_shape)
     if os.path.isdir(spec):
         raise ValueError(f"victim {spec!r} is a directory, expected a .keras file")
     if not os.path.isfile(spec):
         if spec.endswith(".keras"):
             raise ValueError(f"victim file not found: {spec!r}")
         raise ValueError(
-            f"unknown victim {spec!r}: give a .keras file or one of {sorted(APPLICATIONS)}"
+            f"unknown victim {spec!r}: give a .keras file, torchscript:PATH.pt or one of "
+            f"{sorted(APPLICATIONS)}"
         )
     check_keras_archive(spec, "victim")
     import_model_packages(spec)  # registers keras-hub classes (DeepLabV3+)
@@ -174,9 +184,12 @@ def application_head_classes(dataset):
     return 10 if dataset == "fashion_mnist" else IMAGENET_CLASSES
 
 
-def load_victims(specs, image_shape=None, weights=None, num_classes=1000, safe_mode=True):
+def load_victims(specs, image_shape=None, weights=None, num_classes=1000, safe_mode=True,
+                 data_shape=None):
     """Loads the victims ``specs`` (``.keras`` files, Keras Applications names
-    built for ``image_shape``, or ready ``Victim``s) and checks that each has
+    built for ``image_shape``, ``torchscript:PATH.pt`` files taking
+    ``image_shape`` or else ``data_shape`` images, or ready ``Victim``s) and
+    checks that each has
     the shape of a victim (``check_victim_model``). ``weights``: one per
     Keras Applications victim, in order, or None for ImageNet weights
     (``resolve_victim_weights``). How they must agree is the caller's check:
@@ -190,6 +203,8 @@ def load_victims(specs, image_shape=None, weights=None, num_classes=1000, safe_m
             victims.append(spec)
             continue
         shape = tuple(image_shape) if image_shape and is_application(spec) else None
+        if is_torchscript(spec):
+            shape = tuple(image_shape or data_shape or ()) or None
         victims.append(load_victim(spec, weights=spec_weights, input_shape=shape,
                                    num_classes=num_classes, safe_mode=safe_mode))
     return victims
