@@ -134,3 +134,28 @@ def test_a_torch_classifier_is_attacked_through_the_torch_backend(tmp_path):
     floor = metrics["random_noise_fooling_rate"]
     assert metrics["fooling_rate"] > max(4 * floor, floor + 0.25), metrics
     assert json.loads((tmp_path / "run" / "config.json").read_text())["backend"] == "torch"
+
+
+NO_TENSORFLOW = """
+import sys
+class NoTensorFlow:  # as on a GPU machine that has JAX and no TensorFlow
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ImportError("TensorFlow is not installed here")
+sys.meta_path.insert(0, NoTensorFlow())
+from train import speed
+sys.exit(speed.main(sys.argv[1:]))
+"""
+
+
+def test_the_speed_program_times_a_training_step_under_jax_without_tensorflow(
+        tiny_victim_path, tmp_path):
+    output = tmp_path / "speed.json"
+    _run("jax", "-c", NO_TENSORFLOW, "--victim", tiny_victim_path, "--generator-filters", "4",
+         "--generator-blocks", "1", "--generator-batch-size", "2", "--batch-size", "2",
+         "--warmup", "1", "--repeats", "1", "--output", str(output))
+    result = json.loads(output.read_text())
+    assert result["jit_compile"] is True  # "auto" compiles under JAX
+    assert sorted(result["results"]) == ["bfloat16", "float32"]
+    for figures in result["results"].values():
+        assert figures["training"]["images_per_second"] > 0

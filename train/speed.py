@@ -50,7 +50,7 @@ def parser():
         help=f"comma-separated subset of {', '.join(PRECISIONS)} (default: "
              f"{','.join(defaults.precisions)})")
     add_flag(add, "--jit-compile", default=defaults.jit_compile,
-             help="XLA: auto = on where a GPU is visible (default: {default})")
+             help="XLA: auto = on under JAX and where a GPU is visible (default: {default})")
     add("--warmup", type=POSITIVE_INT, default=defaults.warmup,
         help="untimed calls before timing (default: %(default)s)")
     add("--repeats", type=POSITIVE_INT, default=defaults.repeats,

@@ -6,28 +6,38 @@
 has it, else test). Every source shuffles before decoding and keeps only a
 few decoded images in memory; ``ImageData.sample`` draws the seeded random
 sample that "evaluate on N images" means.
+
+The names below are loaded when first used (PEP 562), so that reading a
+split name or a class list (the programs' flags) does not import
+TensorFlow: a program that never reads data, such as ``train.speed`` under
+``KERAS_BACKEND=jax`` on a machine without TensorFlow, stays free of it.
 """
 
-from keras_gap.data.cityscapes import cityscapes_target_map
-from keras_gap.data.examples import DEFAULT_SAMPLE_SEED
-from keras_gap.data.fashion_mnist import FASHION_MNIST_CLASSES
-from keras_gap.data.fashion_mnist import load_fashion_mnist
-from keras_gap.data.image_data import ImageData
-from keras_gap.data.imagenet_classes import IMAGENET_WNIDS
-from keras_gap.data.sources import load_image_data
-from keras_gap.data.splits import EXPLICIT_SPLITS
-from keras_gap.data.splits import HELD_OUT
-from keras_gap.data.splits import SPLITS
+import importlib
 
-__all__ = [
-    "DEFAULT_SAMPLE_SEED",
-    "EXPLICIT_SPLITS",
-    "FASHION_MNIST_CLASSES",
-    "HELD_OUT",
-    "IMAGENET_WNIDS",
-    "ImageData",
-    "SPLITS",
-    "cityscapes_target_map",
-    "load_fashion_mnist",
-    "load_image_data",
-]
+_SOURCES = {
+    "cityscapes_target_map": "cityscapes",
+    "DEFAULT_SAMPLE_SEED": "examples",
+    "FASHION_MNIST_CLASSES": "fashion_mnist",
+    "load_fashion_mnist": "fashion_mnist",
+    "ImageData": "image_data",
+    "IMAGENET_WNIDS": "imagenet_classes",
+    "load_image_data": "sources",
+    "EXPLICIT_SPLITS": "splits",
+    "HELD_OUT": "splits",
+    "SPLITS": "splits",
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name):
+    if name not in _SOURCES:
+        raise AttributeError(f"module 'keras_gap.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"keras_gap.data.{_SOURCES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

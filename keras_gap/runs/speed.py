@@ -14,8 +14,8 @@ Keras Applications victim (InceptionV3 at 299 × 299), and times
 
 Each figure is the median of ``repeats`` timed calls after ``warmup``
 untimed ones. Random images and random victim weights are used: neither
-changes the time. XLA follows ``jit_compile`` ("auto": on where a GPU is
-visible, Keras' rule for ``fit``).
+changes the time. XLA follows ``jit_compile`` ("auto": on under JAX and where a GPU
+is visible).
 """
 
 import dataclasses
@@ -79,9 +79,10 @@ class SpeedSettings:
 
 
 def resolve_jit_compile(setting):
-    """True or False for "on"/"off"; "auto": whether a GPU is visible."""
+    """True or False for "on"/"off"; "auto": on under JAX (whose steps are
+    XLA programs; un-jitted JAX runs op by op) and where a GPU is visible."""
     if setting == "auto":
-        return bool(backend.visible_gpus())
+        return backend.name() == "jax" or bool(backend.visible_gpus())
     return setting == "on"
 
 
