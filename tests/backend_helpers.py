@@ -1,7 +1,7 @@
 """What the tests that run on every Keras backend share.
 
 ``tests/backend_neutral.txt`` lists the test files CI also runs under
-``KERAS_BACKEND=jax``; they reach tensors only through these helpers and
+``KERAS_BACKEND=jax`` and ``torch``; they reach tensors only through these helpers and
 ``keras.ops``.
 """
 

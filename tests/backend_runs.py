@@ -1,7 +1,7 @@
 """Training runs the backend tests compare, run under any Keras backend.
 
 ``python tests/backend_runs.py same-update DIR`` (with ``KERAS_BACKEND``
-set) trains, for each of ``CASES``, the perturber saved in ``DIR`` against
+set: tensorflow, jax or torch) trains, for each of ``CASES``, the perturber saved in ``DIR`` against
 the victim saved there for two steps on ``DIR/images.npy`` and writes the
 generator's weights to ``DIR/<backend>_<case>.npz``; ``train_cases(DIR)``
 does the same in the calling process. ``data-parallel DIR`` (JAX, with
@@ -60,26 +60,36 @@ def _train(directory, case, distribution=None):
         victim = load_victim(os.path.join(directory, "victim.keras"))
         trainer = GAPTrainer(perturber, victim, objective())
         trainer.compile(_optimizer(optimizer))
+        victim_before = [keras.ops.convert_to_numpy(w) for w in victim.model.weights]
         trainer.fit(images[:STEPS * BATCH], labels[:STEPS * BATCH], batch_size=BATCH,
                     epochs=1, shuffle=False, verbose=0)
     finally:
         keras.distribution.set_distribution(previous)
-    return [np.asarray(keras.ops.convert_to_numpy(w)) for w in perturber.generator.weights]
+    victim_change = max(float(np.max(np.abs(keras.ops.convert_to_numpy(w) - b)))
+                        for w, b in zip(victim.model.weights, victim_before))
+    weights = [np.asarray(keras.ops.convert_to_numpy(w)) for w in perturber.generator.weights]
+    return weights, victim_change
 
 
 def train_cases(directory):
-    """Runs every case under this process's backend; writes its npz files."""
+    """Runs every case under this process's backend; writes its npz files
+    and ``<backend>_victim_change.json`` (the largest change of any victim
+    weight, batch-norm statistics included: 0 when the victim stays frozen)."""
+    changes = {}
     for case in CASES:
-        weights = _train(directory, case)
+        weights, changes[case] = _train(directory, case)
         np.savez(os.path.join(directory, f"{keras.backend.backend()}_{case}.npz"), *weights)
+    with open(os.path.join(directory, f"{keras.backend.backend()}_victim_change.json"),
+              "w") as handle:
+        json.dump(changes, handle)
 
 
 def data_parallel(directory):
     devices = keras.distribution.list_devices()
     differences = {}
     for case in ("universal_untargeted", "image_dependent_targeted_batch_mean"):
-        one = _train(directory, case)
-        spread = _train(directory, case, keras.distribution.DataParallel(devices=devices))
+        one, _ = _train(directory, case)
+        spread, _ = _train(directory, case, keras.distribution.DataParallel(devices=devices))
         differences[case] = max(float(np.max(np.abs(a - b))) for a, b in zip(one, spread))
     with open(os.path.join(directory, "data_parallel.json"), "w") as handle:
         json.dump({"devices": devices, "differences": differences}, handle)

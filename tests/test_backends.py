@@ -1,5 +1,5 @@
-"""The trainer on every Keras backend: the same training under TensorFlow
-and JAX, data parallelism on several JAX devices, a JAX-trained perturber
+"""The trainer on every Keras backend: the same training under TensorFlow,
+JAX and PyTorch, the victim frozen on each, data parallelism on several JAX devices, a JAX-trained perturber
 served through TensorFlow, and a PyTorch classifier attacked through the
 torch backend. Each other backend runs in its own interpreter
 (``KERAS_BACKEND`` is read when Keras is first imported)."""
@@ -57,7 +57,7 @@ def saved_models(tmp_path_factory, fashion_train):
     starts from the same weights."""
     directory = tmp_path_factory.mktemp("backends")
     keras.utils.set_random_seed(3)
-    victim = tiny_classifier()
+    victim = tiny_classifier(batch_norm=True)  # its statistics must not move either
     victim.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     images, labels = fashion_train
     victim.fit(images[:2000], labels[:2000], epochs=1, batch_size=64, verbose=0)
@@ -70,13 +70,29 @@ def saved_models(tmp_path_factory, fashion_train):
     return directory
 
 
-def test_jax_trains_the_same_generator_as_tensorflow(saved_models):
+@pytest.fixture(scope="module")
+def tensorflow_updates(saved_models):
     train_cases(str(saved_models))  # TensorFlow, in this process
-    _run("jax", os.path.join(TESTS, "backend_runs.py"), "same-update", str(saved_models))
+    return saved_models
+
+
+@pytest.mark.parametrize("other", [
+    "jax",
+    pytest.param("torch", marks=pytest.mark.skipif(
+        not _torch_installed(),
+        reason="PyTorch is an optional extra: pip install -r requirements-torch.txt")),
+])
+def test_every_backend_trains_the_same_generator_and_leaves_the_victim_frozen(
+        tensorflow_updates, other):
+    directory = tensorflow_updates
+    _run(other, os.path.join(TESTS, "backend_runs.py"), "same-update", str(directory))
+    for backend in ("tensorflow", other):
+        changes = json.loads((directory / f"{backend}_victim_change.json").read_text())
+        assert set(changes) == set(CASES) and max(changes.values()) == 0, (backend, changes)
     for case, (kind, _, _) in CASES.items():
-        start = load_perturber(saved_models / f"{kind}.keras").generator.get_weights()
-        tf_weights = np.load(saved_models / f"tensorflow_{case}.npz")
-        jax_weights = np.load(saved_models / f"jax_{case}.npz")
+        start = load_perturber(directory / f"{kind}.keras").generator.get_weights()
+        tf_weights = np.load(directory / f"tensorflow_{case}.npz")
+        other_weights = np.load(directory / f"{other}_{case}.npz")
         moved = max(np.abs(tf_weights[f"arr_{i}"] - w).max() for i, w in enumerate(start))
         assert moved > 1e-4, f"{case}: training did not move the generator"
         # Adam moves every weight by about its rate (1e-3) a step, even a bias in
@@ -84,8 +100,8 @@ def test_jax_trains_the_same_generator_as_tensorflow(saved_models):
         # backends agree to a few percent of one step, not to float precision.
         atol = 1e-4 if case.endswith("adam") else 2e-5
         for index in range(len(start)):
-            np.testing.assert_allclose(jax_weights[f"arr_{index}"], tf_weights[f"arr_{index}"],
-                                       atol=atol, rtol=1e-4, err_msg=case)
+            np.testing.assert_allclose(other_weights[f"arr_{index}"], tf_weights[f"arr_{index}"],
+                                       atol=atol, rtol=1e-4, err_msg=f"{other}: {case}")
 
 
 def test_data_parallel_on_two_jax_devices_gives_the_one_device_update(saved_models):
@@ -120,7 +136,7 @@ def test_a_perturber_trained_under_jax_is_served_through_tensorflow(tiny_victim_
 
 
 @pytest.mark.skipif(not _torch_installed(),
-                    reason="PyTorch is an optional extra: pip install 'keras_gap[torch]'")
+                    reason="PyTorch is an optional extra: pip install -r requirements-torch.txt")
 def test_a_torch_classifier_is_attacked_through_the_torch_backend(tmp_path):
     _run("torch", os.path.join(TESTS, "torch_victim_run.py"), str(tmp_path))
     report = json.loads((tmp_path / "report.json").read_text())
@@ -130,10 +146,19 @@ def test_a_torch_classifier_is_attacked_through_the_torch_backend(tmp_path):
     assert "TorchScript victim file not found" in errors["missing_file"], errors
     assert "cannot take (32, 32, 3) images" in errors["wrong_shape"], errors
     assert "2 channel means for 1-channel images" in errors["bad_preprocessing"], errors
+    assert "--jit-compile on is XLA, which KERAS_BACKEND=torch does not have" in errors["xla"]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     floor = metrics["random_noise_fooling_rate"]
     assert metrics["fooling_rate"] > max(4 * floor, floor + 0.25), metrics
     assert json.loads((tmp_path / "run" / "config.json").read_text())["backend"] == "torch"
+    # The torch-trained perturber, now under TensorFlow: the same perturbation, exported.
+    from keras_gap.serving.export import export_savedmodel
+
+    perturber = load_perturber(tmp_path / "run" / "perturber.keras")
+    np.testing.assert_allclose(perturber.fixed_perturbation()[0],
+                               np.load(tmp_path / "run" / "perturbation.npy"), atol=1e-6)
+    path = export_savedmodel(perturber, tmp_path / "serving", "gap")  # verified on reload
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
 
 
 NO_TENSORFLOW = """

@@ -30,8 +30,8 @@ def victim(tiny_victim_model):
 
 
 def _fooling_rate(victim, images, adversarial):
-    clean = np.argmax(victim.logits(images), -1)
-    return float(np.mean(np.argmax(victim.logits(adversarial), -1) != clean))
+    clean = np.argmax(numpy(victim.logits(images)), -1)
+    return float(np.mean(np.argmax(numpy(victim.logits(adversarial)), -1) != clean))
 
 
 def _assert_within_budget(images, adversarial, norm, epsilon):
@@ -81,12 +81,12 @@ def test_pgd_fools_at_least_as_often_as_fgsm(victim, fashion):
 def test_targeted_and_least_likely_pgd_reach_their_classes(victim, fashion):
     images = fashion[2][:64]
     adversarial = baselines.pgd(victim, images, 0.2, objective="targeted", target=8)
-    hits = np.mean(np.argmax(victim.logits(adversarial), -1) == 8)
-    clean_hits = np.mean(np.argmax(victim.logits(images), -1) == 8)
+    hits = np.mean(np.argmax(numpy(victim.logits(adversarial)), -1) == 8)
+    clean_hits = np.mean(np.argmax(numpy(victim.logits(images)), -1) == 8)
     assert hits > clean_hits + 0.3
-    least_likely = np.argmin(victim.logits(images), -1)
+    least_likely = np.argmin(numpy(victim.logits(images)), -1)
     adversarial = baselines.pgd(victim, images, 0.2, objective="least_likely")
-    assert np.mean(np.argmax(victim.logits(adversarial), -1) == least_likely) > 0.2
+    assert np.mean(np.argmax(numpy(victim.logits(adversarial)), -1) == least_likely) > 0.2
 
 
 def test_uap_returns_one_perturbation_that_beats_random_noise(victim, fashion):

@@ -19,6 +19,8 @@ import torch
 from keras_gap import GAPTrainer
 from keras_gap import Untargeted
 from keras_gap.data import load_fashion_mnist
+from keras_gap.runs.attack_config import AttackConfig
+from keras_gap.runs.attack_config import resolve_config
 from keras_gap.victims import from_torch
 from keras_gap.victims import load_victim
 from train import universal
@@ -76,6 +78,8 @@ def main(directory):
         "missing_file": lambda: load_victim(f"torchscript:{directory}/missing.pt",
                                             input_shape=(28, 28, 1)),
         "wrong_shape": lambda: from_torch(torch.jit.load(path), (32, 32, 3)),
+        "xla": lambda: resolve_config(AttackConfig(victims=[f"torchscript:{path}"],
+                                                   jit_compile="on")),
         "bad_preprocessing": lambda: from_torch(net, (28, 28, 1),
                                                 preprocessing={"mean": [0.5, 0.5],
                                                                "std": [0.5, 0.5]}),

@@ -126,6 +126,7 @@ def _image_norms(values):
 
 def project_to_budget(delta, norm, epsilon):
     """Projects each perturbation of the batch onto its L∞ or L2 ball."""
+    delta = ops.convert_to_tensor(delta, "float32")
     if norm == "linf":
         return ops.clip(delta, -epsilon, epsilon)
     scale = ops.minimum(1.0, epsilon / ops.maximum(_image_norms(delta), _NORM_FLOOR))

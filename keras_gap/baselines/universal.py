@@ -166,6 +166,8 @@ def _call_logits(logits_of, images):
 
 def _universal_step(logits_of, loss, norm, images, references, direction, delta, epsilon,
                     step_size):
+    images = ops.convert_to_tensor(images, "float32")
+
     def batch_loss(shared):
         adversarial = ops.clip(images + shared, 0.0, 1.0)
         return direction * ops.sum(loss(logits_of(adversarial), references))

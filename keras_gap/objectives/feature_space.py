@@ -89,7 +89,8 @@ class FeatureDistance(FeatureObjective):
     name = "ltp"
 
     def per_example_feature_loss(self, clean_features, adversarial_features):
-        difference = _flat(adversarial_features) - _flat(ops.stop_gradient(clean_features))
+        clean_features = ops.stop_gradient(ops.convert_to_tensor(clean_features))
+        difference = _flat(ops.convert_to_tensor(adversarial_features)) - _flat(clean_features)
         return -ops.mean(ops.square(difference), axis=1)
 
 
@@ -136,11 +137,12 @@ class FeatureSimilarity(FeatureObjective):
         std = self.center_std + self.std_spread * random.normal((), seed=self.seed_generator)
         # A draw of s near 0 would blow the images up; BIA's spread makes it rare.
         scale = self.center_std / ops.maximum(std, 0.25)
-        return tuple(self.center_mean + (images - mean) * scale
+        return tuple(self.center_mean + (ops.convert_to_tensor(images) - mean) * scale
                      for images in (clean_images, adversarial_images))
 
     def per_example_feature_loss(self, clean_features, adversarial_features):
-        clean_features = ops.stop_gradient(clean_features)
+        clean_features = ops.stop_gradient(ops.convert_to_tensor(clean_features))
+        adversarial_features = ops.convert_to_tensor(adversarial_features)
         if self.attention:
             weight = ops.abs(ops.mean(clean_features, axis=-1, keepdims=True))
             clean_features = clean_features * weight

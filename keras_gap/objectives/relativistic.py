@@ -26,7 +26,8 @@ class RelativisticCrossEntropy(Objective):
 
     def per_example_loss(self, clean_logits, adversarial_logits, labels=None):
         reference = ops.argmax(clean_logits, axis=-1)
-        relative = adversarial_logits - ops.stop_gradient(clean_logits)
+        relative = ops.convert_to_tensor(adversarial_logits) - ops.stop_gradient(
+            ops.convert_to_tensor(clean_logits))
         return -keras.losses.sparse_categorical_crossentropy(
             reference, relative, from_logits=True
         )

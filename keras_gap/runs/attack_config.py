@@ -197,6 +197,11 @@ def resolve_config(config, log=print):
         raise ValueError(
             f"this run is configured for the {resolved.backend} backend but Keras runs on "
             f"{backend.name()}: set KERAS_BACKEND={resolved.backend}")
+    if resolved.jit_compile == "on" and resolved.backend == "torch":
+        raise ValueError(
+            "--jit-compile on is XLA, which KERAS_BACKEND=torch does not have (Keras would "
+            "call torch.compile, which cannot trace the perturber): use auto or off, or "
+            "KERAS_BACKEND=jax or tensorflow")
     resolved.projection = resolve_projection(
         resolved.objective, resolved.norm, resolved.projection)
     projection = projection_for_norm(resolved.norm, resolved.epsilon, resolved.projection)

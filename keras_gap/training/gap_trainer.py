@@ -129,7 +129,11 @@ class GAPTrainer(keras.Model):
     def fit(self, x=None, *args, **kwargs):
         """Keras' ``fit``, with the images' range checked where the data
         enters (a compiled JAX step cannot look at values): a ``tf.data``
-        pipeline gets a check of every batch, arrays are checked at once."""
+        pipeline gets a check of every batch, arrays are checked at once. A
+        ``tf.data`` pipeline shuffles itself, so ``shuffle`` defaults to False
+        for it (Keras would warn that it ignores True)."""
+        if type(x).__module__.startswith("tensorflow") and len(args) < 8:
+            kwargs.setdefault("shuffle", False)
         return super().fit(_checked_images(x), *args, **kwargs)
 
     def _victim_loss(self, victim, layer, images, adversarial_images, labels, training):
