@@ -14,6 +14,8 @@ from keras_gap.runs.benchmark import available_methods
 from keras_gap.runs.benchmark import budget_lines
 from keras_gap.runs.benchmark import sample_images
 from keras_gap.runs.benchmark_methods import DATA_DRIVEN
+from keras_gap.runs.benchmark_methods import BenchmarkMethod
+from keras_gap.runs.benchmark_methods import Built
 from keras_gap.runs.benchmark_methods import METHODS
 from keras_gap.runs.benchmark_methods import StopAfter
 from train.benchmark import main
@@ -145,3 +147,35 @@ def test_the_header_states_each_gap_kinds_own_defaults_and_only_the_methods_run(
         "unet", 7, 0.01, 0.0)
     averaged = BenchmarkConfig(victim="victim.keras", output_dir="out", ema_momentum=0.9)
     assert averaged.gap_settings("universal").ema_momentum == 0.9
+
+
+class GaussianNoise(BenchmarkMethod):
+    """The example of docs/benchmarks.md's "Adding a baseline", as written there."""
+
+    name = "gaussian"
+    description = "Gaussian noise clipped to the L∞ budget, a second floor"
+
+    def build(self, bench, epsilon):
+        def attack(images, index):
+            rng = np.random.default_rng(bench.config.seed + index)
+            noise = np.clip(rng.normal(0.0, epsilon, images.shape), -epsilon, epsilon)
+            return np.clip(images + noise, 0.0, 1.0).astype("float32")
+
+        return Built(0.0, attack, 3 * bench.pixels, "none")
+
+
+def test_a_new_baseline_is_one_class_and_its_registry_entry(victim_path, tmp_path, monkeypatch,
+                                                             capsys):
+    monkeypatch.setitem(METHODS, GaussianNoise.name, GaussianNoise())
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "gaussian (Gaussian noise clipped to the L∞ budget" in " ".join(
+        capsys.readouterr().out.split())
+    output_dir = tmp_path / "gaussian"
+    assert main(["--victim", victim_path, "--epsilons", "0.1", "--methods", "gaussian,random",
+                 "--output-dir", str(output_dir), *TINY]) == 0
+    rows = json.loads((output_dir / "benchmark.json").read_text())["rows"]
+    gaussian = next(row for row in rows if row["method"] == "gaussian")
+    assert gaussian["flops_per_image"] == 3 * 28 * 28 and gaussian["budget_used"] == "none"
+    assert 0.0 <= gaussian["fooling_rate"] <= 1.0
+    assert "| gaussian | 0.1 |" in (output_dir / "benchmark.md").read_text()

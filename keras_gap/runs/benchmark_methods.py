@@ -10,15 +10,17 @@ GAP universal and image-dependent, UAP, ART's UAP) all learn from
 ``bench.train_images``, the same seeded sample, and with ``time_budget``
 all stop after the same number of seconds.
 
-A new baseline is one class and one entry in ``METHODS``::
+A new baseline is one class and one entry in ``METHODS`` (the example of
+docs/benchmarks.md, "Adding a baseline", tested in tests/test_benchmark.py)::
 
-    class Gaussian(BenchmarkMethod):
+    class GaussianNoise(BenchmarkMethod):
         name = "gaussian"
-        description = "Gaussian noise of the budget's size, a second floor"
+        description = "Gaussian noise clipped to the L∞ budget, a second floor"
 
         def build(self, bench, epsilon):
-            ...
-            return Built(0.0, attack, flops, "none")
+            def attack(images, index):
+                ...
+            return Built(0.0, attack, 3 * bench.pixels, "none")
 
 ``--methods``, its help text, the report's header and the memory check all
 read the class.
