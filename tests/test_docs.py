@@ -66,3 +66,27 @@ def test_relative_links_point_to_files_that_exist():
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", prose):
             resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
             assert os.path.exists(resolved), f"{os.path.relpath(path, REPOSITORY)} links {target}"
+
+
+def _anchors(path):
+    """The anchors GitHub gives the headings of a Markdown file: lower case,
+    punctuation dropped, spaces as hyphens, repeats numbered."""
+    anchors, seen = set(), {}
+    text = re.sub(r"```.*?```", "", open(path).read(), flags=re.S)
+    for heading in re.findall(r"^#+ (.+)$", text, re.M):
+        slug = "".join(c for c in heading.lower() if c.isalnum() or c in " -_")
+        slug = slug.replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def test_links_to_a_section_name_a_heading_that_exists():
+    for path in DOCUMENTS:
+        prose = re.sub(r"```.*?```", "", open(path).read(), flags=re.S)
+        for target, anchor in re.findall(r"\]\(([^)#:]*\.md)?#([^)]+)\)", prose):
+            resolved = os.path.normpath(os.path.join(os.path.dirname(path), target)) \
+                if target else path
+            assert anchor in _anchors(resolved), (
+                f"{os.path.relpath(path, REPOSITORY)} links {target}#{anchor}: no such heading")
