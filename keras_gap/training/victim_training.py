@@ -6,6 +6,7 @@ score on the test split, save atomically. ``ensure_default_victim`` trains
 and caches the default Fashion-MNIST victim on first use.
 """
 
+import math
 import os
 import sys
 import time
@@ -50,6 +51,23 @@ def _check_output(output, epochs, batch_size, seed, overwrite=False):
     checks.check_seed(seed)
 
 
+def _training_batches(train, batch_size, seed, limit):
+    """The training batches and the steps of an epoch (``None``: the data's end).
+
+    A folder's pipeline leaves out the files that fail to decode as it reads
+    them, so Keras cannot know its length and would stop the first epoch at
+    the data's end with a warning ("Your input ran out of data"). Such a
+    pipeline is repeated instead, and an epoch is the split's own number of
+    batches.
+    """
+    batches = train.dataset(batch_size, shuffle_seed=seed, limit=limit)
+    if int(batches.cardinality()) >= 0:
+        return batches, None
+    examples = (train if limit is None else train.sample(limit)).num_examples
+    repeated = train.dataset(batch_size, shuffle_seed=seed, repeat=True, limit=limit)
+    return repeated, math.ceil(examples / batch_size)
+
+
 def train_victim(model, loss, train, test, output, score, epochs=2, batch_size=128,
                  learning_rate=1e-3, seed=0, limit=None, verbose=None, metrics=()):
     """Fits ``model`` on ``train`` and saves it to ``output`` (atomically).
@@ -71,9 +89,10 @@ def train_victim(model, loss, train, test, output, score, epochs=2, batch_size=1
                        COPIES_OF_TRAINABLE_WEIGHTS * model.count_params())
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
                   metrics=list(metrics))
+    batches, steps_per_epoch = _training_batches(train, batch_size, seed, limit)
     start = time.perf_counter()
-    model.fit(train.dataset(batch_size, shuffle_seed=seed, limit=limit),
-              epochs=epochs, verbose=verbose, shuffle=False)
+    model.fit(batches, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
+              shuffle=False)
     seconds = time.perf_counter() - start
     scores = score(model, test)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
