@@ -278,12 +278,18 @@ def test_objective_and_victim_tasks_must_match():
 
 @pytest.fixture(scope="module")
 def scene_victim_path(tmp_path_factory):
-    """A reduced-width FCN-8s trained briefly on real fashion_scenes."""
+    """A reduced-width FCN-8s trained briefly on real fashion_scenes.
+
+    One epoch of 6,000 scenes (45 s here): with 3,000 scenes the FCN came out
+    so unsettled that random noise at ε = 0.3 already put 0.19 of the pixels
+    on the target map and no universal perturbation reached much more (one
+    optimised directly by signed Adam steps reached 0.30, GAP 0.29-0.33), so
+    the targeted test below could only ask for 0.1 over the floor."""
     from keras_gap.training.victim_training import train_segmenter
 
     path = tmp_path_factory.mktemp("segmenters") / "fcn8s.keras"
     train_segmenter("fcn8s", "fashion_scenes", str(path), width=0.125, epochs=1,
-                    batch_size=32, learning_rate=1e-3, limit=3000, eval_images=32,
+                    batch_size=32, learning_rate=1e-3, limit=6000, eval_images=32,
                     verbose=0, log=lambda *_: None)
     return str(path)
 
@@ -343,8 +349,9 @@ def test_targeted_universal_attack_beats_the_random_noise_floor(scene_victim_pat
     metrics = run_attack(config, log=lambda *_: None, verbose=0)
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert written["success_rate"] == metrics["success_rate"]
-    # The small FCN trained for a few seconds differs from run to run: measured
-    # 0.26-0.37 against a noise floor of 0.01, and 0.33 against 0.19. An attack
-    # that learned nothing stays at or below the floor.
-    assert metrics["success_rate"] >= metrics["random_noise_success_rate"] + 0.1, metrics
+    # Measured 0.520 and 0.522 against floors of 0.005 and 0.008 (seeds 0 and
+    # 1 of the same command). Against the former 3,000-scene victim it reached
+    # 0.10-0.14 over the floor, and an attack that learned nothing stays at the
+    # floor: both fail here.
+    assert metrics["success_rate"] >= metrics["random_noise_success_rate"] + 0.35, metrics
     assert metrics["linf"] <= 0.3 + 1e-5
