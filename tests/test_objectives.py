@@ -7,6 +7,7 @@ from backend_helpers import numpy
 from keras_gap.objectives import REDUCTIONS
 from keras_gap.objectives import LeastLikely
 from keras_gap.objectives import Targeted
+from keras_gap.objectives import TargetedMargin
 from keras_gap.objectives import Untargeted
 from keras_gap.objectives import build_objective
 from keras_gap.objectives import log_cross_entropy
@@ -203,3 +204,33 @@ def test_objective_config_round_trip():
         assert config["reduction"] == objective.reduction
         again = type(objective).from_config(config)
         assert again.get_config() == config
+
+
+def test_targeted_margin_is_the_best_other_logit_over_the_target_down_to_minus_kappa():
+    objective = TargetedMargin(2, confidence=1.0)
+    logits = np.array([[1.0, 2.0, 0.5], [0.5, 0.0, 3.0], [0.0, 0.0, 1.5]], np.float32)
+    # best other minus target: 2 - 0.5; 0.5 - 3 capped at -1; 0 - 1.5 capped at -1
+    np.testing.assert_allclose(numpy(objective.per_example_loss(CLEAN[:1], logits)),
+                               [1.5, -1.0, -1.0], rtol=1e-6)
+    # An image past the margin gets no gradient; one short of it is pulled to the target.
+    _, gradient = mean_and_gradient(
+        lambda z: objective.per_example_loss(None, z), logits[:2])
+    np.testing.assert_allclose(gradient[1], 0.0)
+    assert gradient[0][2] < 0 and gradient[0][1] > 0 and gradient[0][0] == 0
+
+
+def test_targeted_margin_is_built_by_name_validated_and_serialised():
+    objective = build_objective("targeted_margin", 3)
+    assert isinstance(objective, TargetedMargin) and objective.target_class == 3
+    again = TargetedMargin.from_config(objective.get_config())
+    assert again.get_config() == {"target_class": 3, "confidence": 5.0}
+    with pytest.raises(ValueError, match="targeted_margin objective needs --target-class"):
+        build_objective("targeted_margin")
+    with pytest.raises(ValueError, match="--reduction only applies"):
+        build_objective("targeted_margin", 3, "ce")
+    with pytest.raises(ValueError, match="targeted or targeted_margin"):
+        build_objective("least_likely", 3)
+    with pytest.raises(ValueError, match="target class 10"):
+        TargetedMargin(10).validate(10)
+    with pytest.raises(ValueError, match="-1"):
+        TargetedMargin(1, confidence=-1)

@@ -11,6 +11,7 @@ from keras_gap.layers.budget_projection import PROJECTION_METHODS
 from keras_gap.objectives import OBJECTIVES
 from keras_gap.objectives import REDUCTION_OBJECTIVES
 from keras_gap.objectives import REDUCTIONS
+from keras_gap.perturbers import PERTURBERS
 from keras_gap.runs.attack_config import AttackConfig
 from keras_gap.training.distribution import STRATEGIES
 from keras_gap.victims import APPLICATIONS
@@ -38,7 +39,9 @@ def _add_victim_and_data_flags(add, defaults):
 def _add_objective_flags(add, defaults):
     add("--objective", choices=sorted(OBJECTIVES), default=defaults.objective,
         help="untargeted: push away from the clean prediction; least_likely: move "
-             "to each image's least-likely class; targeted: move to --target-class. "
+             "to each image's least-likely class; targeted: move to --target-class "
+             "(log cross-entropy); targeted_margin: the same with Carlini and Wagner's "
+             "logit margin, which stops pulling on an image once its target leads by 5. "
              "Made to transfer to unseen victims: cda (relativistic cross-entropy), "
              "ltp (push a mid-level feature map away from the clean one), bia (cosine "
              "similarity of attention-weighted mid-level features, random input "
@@ -125,3 +128,21 @@ def parse_attack_config(kind, description, argv=None):
     """The ``AttackConfig`` the command line ``argv`` asks for."""
     arguments = attack_parser(kind, description).parse_args(argv)
     return AttackConfig(kind=kind, **vars(arguments))
+
+
+def add_kind_flag(parser):
+    """--kind, for programs that run either kind of attack."""
+    parser.add_argument(
+        "--kind", choices=sorted(PERTURBERS), default="universal",
+        help="universal (one perturbation for every image) or image_dependent (a "
+             "generator run on each image); the other flags' defaults are the kind's "
+             "(default: %(default)s)")
+
+
+def kind_of(argv):
+    """The --kind that ``argv`` asks for (before the kind's own defaults are
+    known); a bad value is refused by the full parser."""
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--kind", default="universal")
+    kind = first.parse_known_args(argv)[0].kind
+    return kind if kind in PERTURBERS else "universal"

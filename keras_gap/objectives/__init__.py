@@ -12,6 +12,7 @@ from keras_gap.objectives.classification import LeastLikely
 from keras_gap.objectives.classification import LogCrossEntropyObjective
 from keras_gap.objectives.classification import Objective
 from keras_gap.objectives.classification import Targeted
+from keras_gap.objectives.classification import TargetedMargin
 from keras_gap.objectives.classification import Untargeted
 from keras_gap.objectives.cross_entropy import REDUCTIONS
 from keras_gap.objectives.cross_entropy import check_reduction
@@ -32,8 +33,11 @@ OBJECTIVES = {
     "untargeted": Untargeted,
     "least_likely": LeastLikely,
     "targeted": Targeted,
+    "targeted_margin": TargetedMargin,
     **TRANSFER_OBJECTIVES,
 }
+# The objectives that move every image to one class (--target-class).
+TARGETED_OBJECTIVES = sorted(name for name, cls in OBJECTIVES.items() if cls.takes_target_class)
 # The objectives whose batch loss takes a --reduction.
 REDUCTION_OBJECTIVES = {
     name: cls for name, cls in OBJECTIVES.items() if issubclass(cls, LogCrossEntropyObjective)
@@ -44,7 +48,7 @@ def build_objective(name, target_class=None, reduction=None, feature_layers=None
                     task="classifier", target_map=None):
     """Builds the objective ``name`` for a victim of ``task``.
 
-    Classifiers: ``target_class`` only for "targeted", ``feature_layers``
+    Classifiers: ``target_class`` only for ``TARGETED_OBJECTIVES``, ``feature_layers``
     only for the feature objectives ("ltp", "bia"). Segmenters
     (``task="segmenter"``): "untargeted", or "targeted" to ``target_map``.
     ``reduction`` only for the cross-entropy objectives (None: the
@@ -64,26 +68,28 @@ def build_objective(name, target_class=None, reduction=None, feature_layers=None
             f"--feature-layer only applies to the feature objectives {feature_names}, "
             f"not {name!r}"
         )
-    if name == "targeted":
-        if target_class is None:
-            raise ValueError(
-                "the targeted objective needs --target-class (classifiers) or "
-                "--target-map (segmenters)"
-            )
-        return Targeted(target_class, reduction=reduction)
-    if target_class is not None:
+    cls = OBJECTIVES[name]
+    if cls.takes_target_class and target_class is None:
         raise ValueError(
-            f"--target-class {target_class} only applies to --objective targeted, "
-            f"not {name!r}"
+            f"the {name} objective needs --target-class (classifiers) or "
+            "--target-map (segmenters)"
         )
-    if reduction is not None and not issubclass(OBJECTIVES[name], LogCrossEntropyObjective):
+    if target_class is not None and not cls.takes_target_class:
+        raise ValueError(
+            f"--target-class {target_class} only applies to --objective "
+            f"{' or '.join(TARGETED_OBJECTIVES)}, not {name!r}"
+        )
+    if reduction is not None and not issubclass(cls, LogCrossEntropyObjective):
         raise ValueError(f"--reduction only applies to the cross-entropy objectives "
                          f"{sorted(REDUCTION_OBJECTIVES)}, not {name!r}")
+    arguments = {}
+    if cls.takes_target_class:
+        arguments["target_class"] = target_class
+    if issubclass(cls, LogCrossEntropyObjective):
+        arguments["reduction"] = reduction
     if feature_layers is not None:
-        return OBJECTIVES[name](feature_layers=feature_layers)
-    if issubclass(OBJECTIVES[name], LogCrossEntropyObjective):
-        return OBJECTIVES[name](reduction=reduction)
-    return OBJECTIVES[name]()
+        arguments["feature_layers"] = feature_layers
+    return cls(**arguments)
 
 
 __all__ = [
@@ -100,7 +106,9 @@ __all__ = [
     "Objective",
     "SEGMENTATION_OBJECTIVES",
     "SegmentationTargeted",
+    "TARGETED_OBJECTIVES",
     "Targeted",
+    "TargetedMargin",
     "Untargeted",
     "build_objective",
     "check_reduction",
