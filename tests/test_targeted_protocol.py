@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from keras_gap.runs.attack_config import AttackConfig
 from keras_gap.runs.targeted_protocol import sample_classes
 from train import targeted_protocol
 
@@ -63,3 +64,16 @@ def test_too_many_classes_are_refused_before_anything_is_written(tiny_victim_pat
         targeted_protocol.main(["--victim", tiny_victim_path, "--classes", "12",
                                 "--output-dir", str(tmp_path / "out"), *TINY])
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_image_dependent_protocol_takes_the_image_dependent_defaults():
+    # The parser once took its defaults from the universal kind whatever --kind said,
+    # so an image-dependent protocol trained with the universal generator and schedule.
+    config = targeted_protocol.protocol_of(["--kind", "image_dependent"])[0]
+    defaults = AttackConfig(kind="image_dependent")
+    assert (config.kind, config.generator, config.epochs, config.learning_rate,
+            config.ema_momentum) == ("image_dependent", defaults.generator, defaults.epochs,
+                                     defaults.learning_rate, defaults.ema_momentum)
+    assert config.generator != AttackConfig(kind="universal").generator
+    universal = targeted_protocol.protocol_of(["--epochs", "3"])[0]
+    assert (universal.kind, universal.epochs) == ("universal", 3)

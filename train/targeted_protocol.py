@@ -17,22 +17,22 @@ import sys
 from keras_gap.cli import POSITIVE_INT
 from keras_gap.cli import SEED
 from keras_gap.cli import run_program
-from keras_gap.perturbers import PERTURBERS
 from keras_gap.runs.attack_config import AttackConfig
 from keras_gap.runs.targeted_protocol import PAPER_CLASS_COUNT
 from keras_gap.runs.targeted_protocol import run_targeted_protocol
 
+from train.attack_arguments import add_kind_flag
 from train.attack_arguments import attack_parser
+from train.attack_arguments import kind_of
 
 
-def parser():
-    """The program's flags: the attack programs' and the protocol's own."""
-    flags = attack_parser("universal", __doc__, program="targeted_protocol",
+def parser(kind="universal"):
+    """The program's flags: the attack programs' (with ``kind``'s defaults)
+    and the protocol's own."""
+    flags = attack_parser(kind, __doc__, program="targeted_protocol",
                           objective_flags=False)
     add = flags.add_argument
-    add("--kind", choices=sorted(PERTURBERS), default="universal",
-        help="universal (one perturbation per class) or image_dependent (default: "
-             "%(default)s)")
+    add_kind_flag(flags)
     add("--classes", type=POSITIVE_INT, default=PAPER_CLASS_COUNT,
         help="how many target classes to sample (default: %(default)s, the paper's)")
     add("--sample-seed", type=SEED, default=0,
@@ -41,12 +41,17 @@ def parser():
     return flags
 
 
-def main(argv=None):
-    arguments = vars(parser().parse_args(argv))
+def protocol_of(argv):
+    """``(config, classes, sample_seed, output_dir)`` of the command line ``argv``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    arguments = vars(parser(kind_of(argv)).parse_args(argv))
     classes, sample_seed = arguments.pop("classes"), arguments.pop("sample_seed")
     output_dir = arguments.pop("output_dir")
-    config = AttackConfig(**arguments)
-    run_targeted_protocol(config, classes, sample_seed, output_dir)
+    return AttackConfig(**arguments), classes, sample_seed, output_dir
+
+
+def main(argv=None):
+    run_targeted_protocol(*protocol_of(argv))
     return 0
 
 
