@@ -15,6 +15,7 @@ from keras_gap.perturbers import load_perturber
 from keras_gap.runs.attack_config import AttackConfig
 from keras_gap.runs.attack_run import run_attack
 from keras_gap.cli import parse_epsilon
+from keras_gap.victims import load_victims
 from train import classifier
 from train.attack_arguments import parse_attack_config
 from train import universal
@@ -217,6 +218,29 @@ def test_classifier_trains_on_a_folder_at_its_own_image_size(tmp_path):
     assert output.read_bytes() == before
     assert classifier.main([*arguments, "--overwrite", "--image-size", "16"]) == 0
     assert keras.saving.load_model(output).input_shape == (None, 16, 16, 3)
+
+
+def test_classifier_with_a_softmax_output_is_attacked_through_its_logits(tmp_path):
+    folder = _image_folder(tmp_path / "images", size=(12, 10))
+    output = tmp_path / "softmax.keras"
+    assert classifier.main(["--dataset", f"folder:{folder}", "--epochs", "2",
+                            "--batch-size", "4", "--output-activation", "softmax",
+                            "--output", str(output)]) == 0
+    model = keras.saving.load_model(output)
+    images = np.random.default_rng(0).random((5, 10, 12, 3)).astype(np.float32)
+    probabilities = keras.ops.convert_to_numpy(model(images))
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
+    assert (probabilities > 0).all()
+    victim = load_victims([str(output)])[0]
+    logits = keras.ops.convert_to_numpy(victim.logits(images))
+    # The victim takes the softmax off: its scores are logits, not probabilities.
+    assert not np.allclose(logits.sum(-1), 1.0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(logits)),
+                               probabilities, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="'sigmoid'"):
+        classifier.main(["--dataset", f"folder:{folder}", "--output-activation", "sigmoid",
+                         "--output", str(tmp_path / "other.keras")])
+    assert not (tmp_path / "other.keras").exists()
 
 
 def test_tfds_sets_give_their_image_size_or_ask_for_one():

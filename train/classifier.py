@@ -13,6 +13,7 @@ import sys
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import add_flag
 from keras_gap.cli import run_program
+from keras_gap.training.victim_training import OUTPUT_ACTIVATIONS
 from keras_gap.training.victim_training import train_classifier
 from keras_gap.victims import ARCHITECTURES
 
@@ -26,6 +27,10 @@ def parser():
     parser.add_argument("--architecture", default="small_cnn", choices=ARCHITECTURES,
                         metavar="ARCHITECTURE",
                         help=f"one of {', '.join(ARCHITECTURES)} (default: %(default)s)")
+    parser.add_argument("--output-activation", default="logits", choices=OUTPUT_ACTIVATIONS,
+                        help="what the saved model returns: logits, or softmax "
+                             "probabilities (a final Softmax layer; the attacks take the "
+                             "scores before it). Default: %(default)s")
     add_flag(add, "--epochs", default=2)
     add_flag(add, "--batch-size", default=128)
     add_flag(add, "--learning-rate", default=1e-3)
@@ -50,6 +55,7 @@ def main(argv=None):
         learning_rate=arguments.learning_rate, seed=arguments.seed,
         limit=arguments.train_images, image_size=arguments.image_size,
         tfds_data_dir=arguments.tfds_data_dir, overwrite=arguments.overwrite,
+        output_activation=arguments.output_activation,
     )
     return 0
 

@@ -120,17 +120,34 @@ def score_segmenter(model, data, batch_size=32, limit=None):
     return {"test_pixel_accuracy": pixel_accuracy(confusion), "test_miou": mean_iou(confusion)}
 
 
+# What a trained classifier returns: its logits, or their softmax (a final
+# ``Softmax`` layer, which ``Victim`` takes off again for the attacks).
+OUTPUT_ACTIVATIONS = ("logits", "softmax")
+
+
+def with_output_activation(model, output_activation):
+    """``model`` as is ("logits") or with a final ``Softmax`` layer ("softmax")."""
+    checks.OneOf(OUTPUT_ACTIVATIONS).check(output_activation, "output activation")
+    if output_activation == "logits":
+        return model
+    outputs = keras.layers.Softmax(name="probabilities")(model.outputs[0])
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_softmax")
+
+
 def train_classifier(architecture, dataset, output, epochs=2, batch_size=128,
                      learning_rate=1e-3, seed=0, limit=None, verbose=None, log=print,
-                     image_size=None, tfds_data_dir=None, overwrite=False):
+                     image_size=None, tfds_data_dir=None, overwrite=False,
+                     output_activation="logits"):
     """Trains ``architecture`` on ``dataset``'s train split and saves it.
 
     ``image_size`` is the side of the square images the model is built for;
     by default the data's own size (``native_image_shape``). An existing
     ``output`` is replaced only with ``overwrite``. Returns
     ``{"test_accuracy", "seconds", "parameters"}``; the model takes images
-    in [0, 1], like every victim, and returns logits.
+    in [0, 1], like every victim, and returns logits, or with
+    ``output_activation="softmax"`` their softmax.
     """
+    checks.OneOf(OUTPUT_ACTIVATIONS).check(output_activation, "output activation")
     _check_output(output, epochs, batch_size, seed, overwrite)
     image_shape = native_image_shape(dataset, tfds_data_dir)
     if image_size is not None:
@@ -142,11 +159,14 @@ def train_classifier(architecture, dataset, output, epochs=2, batch_size=128,
         raise ValueError(f"{dataset} has {len(train.class_names)} class; a classifier "
                          "needs at least 2")
     test = load_image_data(dataset, HELD_OUT, train.image_shape, tfds_data_dir)
-    model = build_classifier(architecture, train.image_shape, len(train.class_names))
-    log(f"Training victim {architecture} ({model.count_params():,} parameters) "
-        f"on {dataset} for {epochs} epoch(s)")
+    model = with_output_activation(
+        build_classifier(architecture, train.image_shape, len(train.class_names)),
+        output_activation)
+    log(f"Training victim {architecture} ({model.count_params():,} parameters, "
+        f"{output_activation} output) on {dataset} for {epochs} epoch(s)")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=output_activation == "logits")
     result = train_victim(
-        model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), train, test,
+        model, loss, train, test,
         output, _score_classifier, epochs, batch_size, learning_rate, seed, limit, verbose,
         metrics=["accuracy"])
     log(f"Victim test accuracy {result['test_accuracy']:.4f} after {result['seconds']:.0f} s; "
