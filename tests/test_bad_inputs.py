@@ -85,6 +85,7 @@ ATTACK_CASES = [
     (["--norm", "l1"], "'l1'"),
     (["--reduction", "mean"], "'mean'"),
     (["--ema-momentum", "1"], "'1'"),
+    (["--input-diversity", "1.5"], "--input-diversity: must be a number in [0, 1], got '1.5'"),
     (["--projection", "straight_through_2018", "--norm", "l2"], "not 'l2'"),
     (["--victim", "alexnet"], "'alexnet'"),
     (["--victim", "{missing}"], "missing.keras"),

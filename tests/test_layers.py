@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_gap.layers import ImagenetPreprocessing
+from keras_gap.layers import InputDiversity
 from keras_gap.layers import L2Projection
 from keras_gap.layers import LinfProjection
 from keras_gap.layers import ReflectionPadding2D
@@ -199,3 +200,40 @@ def test_imagenet_preprocessing_matches_keras_applications(mode, module):
     ours = ImagenetPreprocessing(mode)(x).numpy()
     theirs = np.asarray(module.preprocess_input(x * 255.0))
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-4)
+
+
+def test_input_diversity_shrinks_and_moves_each_image_in_training_only():
+    images = np.ones((8, 28, 28, 1), np.float32)
+    layer = InputDiversity(probability=1.0, min_scale=0.5, seed=3)
+    out = keras.ops.convert_to_numpy(layer(images, training=True))
+    assert out.shape == images.shape
+    corners = set()
+    for image in out[..., 0]:
+        rows, columns = np.where(image.max(1) > 0.5)[0], np.where(image.max(0) > 0.5)[0]
+        # the shrunk image: a box of 14-28 pixels a side, black around it
+        assert 13 <= rows.size <= 28 and abs(rows.size - columns.size) <= 1
+        assert rows.size == rows.max() - rows.min() + 1
+        outside = np.ones_like(image, bool)
+        outside[max(rows.min() - 1, 0):rows.max() + 2, max(columns.min() - 1, 0):columns.max() + 2] = False
+        assert not image[outside].any()
+        corners.add((rows.min(), columns.min()))
+    assert len(corners) > 4  # positions are drawn per image
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(images)), images)
+    again = InputDiversity.from_config(layer.get_config())
+    assert (again.probability, again.min_scale, again.seed) == (1.0, 0.5, 3)
+    # probability 0, or no shrinking at all: the images pass unchanged
+    noise = np.random.default_rng(0).random((4, 12, 10, 3)).astype(np.float32)
+    for unchanged in (InputDiversity(0.0), InputDiversity(1.0, min_scale=1.0)):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(unchanged(noise, training=True)), noise, atol=1e-6)
+
+
+def test_input_diversity_transforms_about_the_share_asked_for_and_refuses_bad_values():
+    images = np.ones((400, 8, 8, 1), np.float32)
+    out = keras.ops.convert_to_numpy(InputDiversity(0.5, seed=0)(images, training=True))
+    changed = np.mean(np.abs(out - images).reshape(400, -1).max(1) > 1e-3)
+    assert 0.4 < changed < 0.6
+    with pytest.raises(ValueError, match="probability must be a number in \\[0, 1\\], got 2"):
+        InputDiversity(2)
+    with pytest.raises(ValueError, match="min_scale"):
+        InputDiversity(0.5, min_scale=0)

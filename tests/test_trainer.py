@@ -11,6 +11,7 @@ from backend_helpers import numpy
 from keras_gap import GAPTrainer
 from keras_gap import Targeted
 from keras_gap.objectives import TargetedMargin
+from keras_gap.layers import InputDiversity
 from keras_gap import Untargeted
 from keras_gap import Victim
 from keras_gap.objectives import Objective
@@ -242,3 +243,21 @@ def test_targeted_objectives_move_held_out_images_to_the_target(
     # Measured: 0.35-0.36 of the images against a clean share of about 0.1.
     assert np.mean(adversarial == 3) >= np.mean(clean == 3) + 0.2, (
         np.mean(adversarial == 3), np.mean(clean == 3))
+
+
+def test_input_diversity_changes_what_the_victims_see_in_training_only(fashion_train):
+    images = fashion_train[0][:16]
+    keras.utils.set_random_seed(0)
+    victim, perturber = tiny_classifier(), _perturber()
+    plain = GAPTrainer(perturber, victim, Untargeted())
+    diverse = GAPTrainer(perturber, victim, Untargeted(),
+                         input_diversity=InputDiversity(1.0, min_scale=0.5, seed=0))
+    for training in (False, True):
+        a, clean_a, adversarial_a = plain.losses_and_logits(images, training=training)
+        b, clean_b, adversarial_b = diverse.losses_and_logits(images, training=training)
+        np.testing.assert_allclose(numpy(clean_a[0]), numpy(clean_b[0]), rtol=1e-5)
+        same = np.allclose(numpy(adversarial_a[0]), numpy(adversarial_b[0]), atol=1e-4)
+        assert same == (not training)
+    diverse.compile()
+    history = diverse.fit(_dataset(images, fashion_train[1][:16], 8), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

@@ -4,10 +4,12 @@ import argparse
 
 from keras_gap.cli import LOSS_WEIGHT
 from keras_gap.cli import POSITIVE_INT
+from keras_gap.cli import argument_type
 from keras_gap.cli import ArgumentParser
 from keras_gap.cli import add_flag
 from keras_gap.cli import add_flags
 from keras_gap.layers.budget_projection import PROJECTION_METHODS
+from keras_gap.layers.input_diversity import PROBABILITY
 from keras_gap.objectives import OBJECTIVES
 from keras_gap.objectives import REDUCTION_OBJECTIVES
 from keras_gap.objectives import REDUCTIONS
@@ -15,6 +17,9 @@ from keras_gap.perturbers import PERTURBERS
 from keras_gap.runs.attack_config import AttackConfig
 from keras_gap.training.distribution import STRATEGIES
 from keras_gap.victims import APPLICATIONS
+
+
+INPUT_DIVERSITY = argument_type(PROBABILITY)
 
 
 def _add_victim_and_data_flags(add, defaults):
@@ -91,6 +96,12 @@ def _add_training_flags(add, defaults):
     add_flag(add, "--learning-rate", default=defaults.learning_rate,
              help="Adam learning rate, beta_1 = 0.5 (default: {default})")
     add_flags(add, ("--ema-momentum",), defaults)
+    add("--input-diversity", type=INPUT_DIVERSITY, default=defaults.input_diversity,
+        metavar="P",
+        help="DI for transfer: in training, each adversarial image reaches the victims, "
+             "with probability P, shrunk by a random factor in [0.8, 1] and placed at a "
+             "random position on a black canvas of its size (Xie et al. 2019; DI uses 0.5); "
+             "evaluation sees the images unchanged. Default: %(default)s (off)")
     add_flag(add, "--seed", default=defaults.seed,
              help="seed of weights, pattern Z, shuffling and the noise floor (default: "
                   "{default})")

@@ -20,6 +20,7 @@ from keras_gap.layers import projection_for_norm
 from keras_gap.layers.budget_projection import PROJECTION_METHODS
 from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.layers.budget_projection import check_epsilon
+from keras_gap.layers.input_diversity import PROBABILITY as INPUT_DIVERSITY_PROBABILITY
 from keras_gap.objectives import OBJECTIVES
 from keras_gap.objectives import REDUCTION_OBJECTIVES
 from keras_gap.objectives import REDUCTIONS
@@ -88,6 +89,9 @@ class AttackConfig:
     batch_size: int = 64
     learning_rate: float = None
     ema_momentum: float = None
+    # DI: the probability that a training image reaches the victims resized
+    # and padded (InputDiversity); 0: off.
+    input_diversity: float = 0.0
     seed: int = 0
     strategy: str = "auto"
     output_dir: str = None
@@ -123,6 +127,8 @@ class AttackConfig:
         checks.POSITIVE_INTEGER.optional(self.eval_images, "eval images")
         self.learning_rate = checks.LEARNING_RATE.check(self.learning_rate, "learning rate")
         self.ema_momentum = checks.MOMENTUM.check(self.ema_momentum, "ema momentum")
+        self.input_diversity = INPUT_DIVERSITY_PROBABILITY.check(
+            self.input_diversity, "input diversity")
         checks.check_seed(self.seed)
         checks.OneOf(STRATEGIES).check(self.strategy, "strategy")
         check_mixed_precision(self.mixed_precision)
@@ -147,7 +153,7 @@ class AttackConfig:
 # a run directory written before them still resumes.
 LEGACY_VALUES = {"feature_layers": None, "projection": "scale", "victim_weights": None,
                  "mixed_precision": None, "jit_compile": "auto", "ema_momentum": 0.0,
-                 "backend": "tensorflow"}
+                 "backend": "tensorflow", "input_diversity": 0.0}
 
 
 def resolve_projection(objective, norm, projection):

@@ -28,6 +28,7 @@ from keras_gap.data import load_image_data
 from keras_gap.data.native_size import native_image_shape
 from keras_gap.generators import check_generator_size
 from keras_gap.generators import generator_arguments
+from keras_gap.layers import InputDiversity
 from keras_gap.perturbers import build_perturber
 from keras_gap.reports.figures import save_perturbation_png
 from keras_gap.tasks import task_for
@@ -143,7 +144,10 @@ def build_attack(config, replicas=1):
     if config.strategy == "multi_worker":
         trainer_class = multi_worker_trainer(GAPTrainer)
     objective = task.objective(config.objective, config.reduction, config.feature_layers)
-    trainer = trainer_class(perturber, victims, objective, config.loss_weights)
+    diversity = (InputDiversity(config.input_diversity, seed=config.seed)
+                 if config.input_diversity else None)
+    trainer = trainer_class(perturber, victims, objective, config.loss_weights,
+                            input_diversity=diversity)
     trainer.compile(gap_optimizer(config.learning_rate, config.ema_momentum),
                     jit_compile=JIT_COMPILE[config.jit_compile])
     _first_step(trainer, config, image_shape)

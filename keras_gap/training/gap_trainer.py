@@ -45,6 +45,9 @@ class GAPTrainer(keras.Model):
             (``FeatureDistance()``, ``FeatureSimilarity()``), which is given
             each victim's feature maps at its ``layers_for`` layer.
         loss_weights: one λ per victim (default 1 each).
+        input_diversity: an ``InputDiversity`` layer, or None: in training
+            the victims see the adversarial images through it (DI's random
+            resize-and-pad, for transfer); the clean images stay as they are.
 
     The progress bar shows ``loss`` and, per victim, ``fooling_rate`` (the
     share of the batch's images, or pixels for segmenters, whose adversarial
@@ -53,7 +56,8 @@ class GAPTrainer(keras.Model):
     victims the names get the victim's name as a suffix.
     """
 
-    def __init__(self, perturber, victims, objective, loss_weights=None, **kwargs):
+    def __init__(self, perturber, victims, objective, loss_weights=None,
+                 input_diversity=None, **kwargs):
         # float32 under a mixed policy too: calling the trainer must not
         # round the images to 16 bits before the perturber adds δ.
         kwargs.setdefault("dtype", "float32")
@@ -86,6 +90,8 @@ class GAPTrainer(keras.Model):
         # seed generator: tracked here, so a compiled step carries its state.
         self.objective_seed_generator = getattr(objective, "seed_generator", None)
         self.loss_weights = loss_weights
+        # A layer: Keras tracks its seed generator, so a compiled step carries it.
+        self.input_diversity = input_diversity
         self.loss_tracker = keras.metrics.Mean(name="loss")
         suffixes = [""] if len(victims) == 1 else [f"_{v.name}" for v in victims]
         self.fooling_trackers = [
@@ -160,6 +166,8 @@ class GAPTrainer(keras.Model):
         images = ops.cast(images, "float32")
         if adversarial_images is None:
             adversarial_images = self.perturber(images, training=training)
+        if training and self.input_diversity is not None:
+            adversarial_images = self.input_diversity(adversarial_images, training=True)
         losses, clean, adversarial = zip(*(
             self._victim_loss(victim, layer, images, adversarial_images, labels, training)
             for victim, layer in zip(self._victims, self._feature_layers)
