@@ -18,7 +18,7 @@ from keras_gap.runs.attack_config import AttackConfig
 from keras_gap.runs.benchmark import BenchmarkConfig
 from keras_gap.runs.speed import SpeedSettings
 
-PROGRAMS = ["train.universal", "train.image_dependent", "train.targeted_protocol",
+PROGRAMS = ["train.universal", "train.image_dependent", "train.targeted_protocol", "train.sweep",
             "train.classifier", "train.segmenter", "train.evaluate", "train.benchmark",
             "train.speed", "train.data_benchmark", "train.generator_cost",
             "export.savedmodel", "export.serving_client"]

@@ -10,4 +10,6 @@
 * ``benchmark`` with ``benchmark_methods``: GAP against the iterative
   baselines on the same images (``train.benchmark``).
 * ``speed``: GAP at the paper's scale timed on this machine (``train.speed``).
+* ``sweep``: candidate settings of one attack side by side on several
+  victims, the table defaults are chosen on (``train.sweep``).
 """
