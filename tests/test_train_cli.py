@@ -13,6 +13,7 @@ from keras_gap.data.native_size import native_image_shape
 from keras_gap.objectives import Untargeted
 from keras_gap.perturbers import load_perturber
 from keras_gap.runs.attack_config import AttackConfig
+from keras_gap.runs.attack_config import resolve_config
 from keras_gap.runs.attack_run import run_attack
 from keras_gap.cli import parse_epsilon
 from keras_gap.victims import load_victims
@@ -268,3 +269,21 @@ def test_each_kind_has_its_defaults_and_flags_override_them():
     assert settings(AttackConfig(kind="image_dependent", generator="unet")) == (
         "unet", 20, 1e-3, 0.99)
     assert parse_attack_config("universal", "", ["--ema-momentum", "0.9"]).ema_momentum == 0.9
+
+
+def test_each_objective_resolves_its_measured_default_reduction(tiny_victim_path, tmp_path):
+    # The sweep over four victims chose batch_mean for targeted classifiers; a
+    # segmenter's targeted objective (a --target-map) keeps its own measured per_image.
+    def reduction(**fields):
+        config = AttackConfig(victims=[tiny_victim_path], output_dir=str(tmp_path / "r"),
+                              **fields)
+        return resolve_config(config, log=lambda line: None).reduction
+
+    assert reduction(objective="targeted", target_class=8) == "batch_mean"
+    assert reduction(objective="untargeted") == "per_image"
+    assert reduction(objective="least_likely") == "per_image"
+    assert reduction(objective="targeted", target_class=8, reduction="ce") == "ce"
+    assert reduction(objective="targeted", target_map="scene:0",
+                     dataset="fashion_scenes") == "per_image"
+    assert reduction(objective="targeted_margin", target_class=8) is None
+    assert not (tmp_path / "r").exists()

@@ -13,6 +13,7 @@ from keras_gap.layers.input_diversity import PROBABILITY
 from keras_gap.objectives import OBJECTIVES
 from keras_gap.objectives import REDUCTION_OBJECTIVES
 from keras_gap.objectives import REDUCTIONS
+from keras_gap.objectives import SEGMENTATION_OBJECTIVES
 from keras_gap.perturbers import PERTURBERS
 from keras_gap.runs.attack_config import AttackConfig
 from keras_gap.training.distribution import STRATEGIES
@@ -74,7 +75,8 @@ def _add_attack_flags(add, defaults):
         help="how the objective's per-image cross-entropies make the batch's loss: "
              "per_image (mean of the per-image logs), batch_mean (log of the batch's "
              "mean CE, as the original code) or ce (mean CE, no log). Default: the "
-             f"objective's measured best ({defaults_text})")
+             f"objective's measured best ({defaults_text}; segmenters' targeted "
+             f"{SEGMENTATION_OBJECTIVES['targeted'].default_reduction})")
     add("--projection", "--scaling", choices=["auto", *sorted(PROJECTION_METHODS)],
         default=defaults.projection,
         help="how the generator's output meets the budget: scale (GAP: δ·min(1, ε/‖δ‖), "

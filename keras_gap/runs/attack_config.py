@@ -24,6 +24,7 @@ from keras_gap.layers.input_diversity import PROBABILITY as INPUT_DIVERSITY_PROB
 from keras_gap.objectives import OBJECTIVES
 from keras_gap.objectives import REDUCTION_OBJECTIVES
 from keras_gap.objectives import REDUCTIONS
+from keras_gap.objectives import SEGMENTATION_OBJECTIVES
 from keras_gap.objectives import TRANSFER_OBJECTIVES
 from keras_gap.objectives import build_objective
 from keras_gap.objectives import check_reduction
@@ -213,7 +214,10 @@ def resolve_config(config, log=print):
     projection = projection_for_norm(resolved.norm, resolved.epsilon, resolved.projection)
     resolved.epsilon = projection.epsilon
     if resolved.reduction is None and resolved.objective in REDUCTION_OBJECTIVES:
-        resolved.reduction = REDUCTION_OBJECTIVES[resolved.objective].default_reduction
+        # A target map means a segmenter, whose targeted objective has its own default.
+        objectives = (SEGMENTATION_OBJECTIVES if resolved.target_map is not None
+                      else REDUCTION_OBJECTIVES)
+        resolved.reduction = objectives[resolved.objective].default_reduction
     _check_objective(resolved)
     resolved.target_map = resolve_target_map_spec(resolved.target_map)
     # Before the default victim is trained: weights only fit Applications victims.
