@@ -60,3 +60,23 @@ def test_a_run_directory_from_before_these_flags_still_resumes(tiny_victim_path,
         del config[key]  # what an older version wrote
     config_path.write_text(json.dumps(config))
     assert universal.main(argv) == 0  # found as the same, finished run
+
+
+def test_rows_of_sweep_cells_are_told_apart_by_their_parent_folder(tmp_path):
+    from types import SimpleNamespace
+
+    from keras_gap.runs.run_directory import Run
+    from keras_gap.runs.transfer import _unique_labels
+
+    def run(directory, **config):
+        return Run(str(tmp_path / directory), {"kind": "universal", "objective": "cda",
+                                                "norm": "linf", "epsilon": 0.1, **config},
+                   SimpleNamespace(kind="universal", norm="linf"), ["small_cnn"], "small_cnn")
+
+    runs = [run("sweep/objective_cda/small_cnn"), run("sweep/objective_bia/small_cnn"),
+            run("other/x/small_cnn"), run("alone", input_diversity=0.5)]
+    assert _unique_labels(runs) == [
+        "small_cnn [objective_cda/small_cnn]", "small_cnn [objective_bia/small_cnn]",
+        "small_cnn [x/small_cnn]", "small_cnn [alone]"]
+    assert runs[3].description == "universal cda linf ε 0.1 DI 0.5"
+    assert runs[0].description == "universal cda linf ε 0.1"

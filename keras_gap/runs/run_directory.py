@@ -175,10 +175,12 @@ class Run:
         projection = "" if projection == "scale" else f" {projection}"
         layers = self.config.get("feature_layers")
         layers = "" if not layers else f" @{','.join(layers)}"
+        diversity = self.config.get("input_diversity") or 0
+        diversity = "" if not diversity else f" DI {diversity:g}"
         return (f"{self.config.get('kind', self.perturber.kind)} "
                 f"{self.config.get('objective', '')}{target}{layers} "
                 f"{self.config.get('norm', self.perturber.norm)}{epsilon}{projection}"
-                ).replace("  ", " ")
+                f"{diversity}").replace("  ", " ")
 
     @property
     def budget(self):

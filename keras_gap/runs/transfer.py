@@ -44,13 +44,30 @@ def evaluate_perturber(perturber, victims, data, task, batch_size=None, limit=No
     return task.evaluate(perturber, victims, data, limit=limit, seed=seed, **options)
 
 
+def _distinguishing_names(directories):
+    """For each directory, the shortest tail of its path (``a``, ``b/a``,
+    ...) that no other directory of the list ends in: sweep cells are all
+    named after their victim, and their parent folder tells them apart."""
+    parts = [os.path.normpath(os.path.abspath(d)).split(os.sep) for d in directories]
+    names = []
+    for index, own in enumerate(parts):
+        others = [p for i, p in enumerate(parts) if i != index]
+        for length in range(1, len(own) + 1):
+            tail = own[-length:]
+            if all(other[-length:] != tail for other in others):
+                break
+        names.append("/".join(tail))
+    return names
+
+
 def _unique_labels(runs):
-    """Row labels; runs trained on the same victims get their directory added."""
+    """Row labels; runs trained on the same victims get their directory added
+    (as much of its path as tells it apart from the others')."""
     labels = [run.label for run in runs]
+    names = _distinguishing_names([run.directory for run in runs])
     return [
-        label if labels.count(label) == 1
-        else f"{label} [{os.path.basename(os.path.normpath(run.directory))}]"
-        for label, run in zip(labels, runs)
+        label if labels.count(label) == 1 else f"{label} [{name}]"
+        for label, run, name in zip(labels, runs, names)
     ]
 
 
