@@ -4,9 +4,16 @@ import json
 import os
 import shutil
 
+import keras
+import numpy as np
 import pytest
+from keras import ops
 
+from keras_gap import baselines
+from keras_gap.data import load_image_data
+from keras_gap.objectives import OBJECTIVES
 from keras_gap.objectives import Targeted
+from keras_gap.victims import load_victim
 from keras_gap.runs.sweep import Candidate
 from keras_gap.runs.sweep import sweep_report
 from keras_gap.runs.attack_config import AttackConfig
@@ -115,7 +122,7 @@ def test_two_victims_with_one_name_are_refused(two_victims, tmp_path):
 
 
 def test_image_dependent_sweep_takes_the_image_dependent_defaults():
-    candidates, victims, output_dir = sweep.candidates_of(
+    candidates, victims, output_dir, cost = sweep.candidates_of(
         ["--kind", "image_dependent", "--candidate", "", "--candidate", "--epochs 3"],
         "image_dependent")
     defaults = AttackConfig(kind="image_dependent")
@@ -123,4 +130,60 @@ def test_image_dependent_sweep_takes_the_image_dependent_defaults():
     assert (first.kind, first.generator, first.epochs) == (
         "image_dependent", defaults.generator, defaults.epochs)
     assert (second.epochs, second.generator) == (3, defaults.generator)
-    assert (victims, output_dir) == ([], None)
+    assert (victims, output_dir, cost) == ([], None, False)
+
+
+def test_cost_half_times_every_run_beside_pgd10_scored_on_the_same_images(
+        two_victims, tmp_path):
+    output = tmp_path / "sweep"
+    argv = ["--kind", "image_dependent", *TINY, "--victim", two_victims[0],
+            "--victim", two_victims[1], "--candidate", "",
+            "--candidate", "--generator-filters 8", "--cost", "--output-dir", str(output)]
+    assert sweep.main(argv) == 0
+    report = json.loads((output / "sweep.json").read_text())
+    reference = report["cost"]["reference"]
+    assert set(reference) == {"first", "second"}
+    # PGD-10's score is that of PGD-10 run by hand on the runs' evaluation images.
+    victim = load_victim(two_victims[0])
+    images, _ = next(iter(load_image_data("fashion_mnist", "test").dataset(64, limit=64)))
+    clean = np.argmax(ops.convert_to_numpy(victim.logits(images)), -1)
+    adversarial = baselines.pgd(victim, images, 0.1, "linf", steps=10)
+    fooled = np.argmax(ops.convert_to_numpy(victim.logits(adversarial)), -1) != clean
+    assert reference["first"]["num_images"] == 64
+    assert reference["first"]["fooling_rate"] == pytest.approx(float(np.mean(fooled)))
+    for row in report["candidates"]:
+        times = report["cost"]["ms_per_image"][row["candidate"]]
+        against = report["against_reference"][row["candidate"]]
+        for name in ("first", "second"):
+            assert times[name] > 0
+            assert against["times_cheaper"][name] == pytest.approx(
+                reference[name]["ms_per_image"] / times[name])
+            assert against["below_reference"][name] == pytest.approx(
+                reference[name]["fooling_rate"] - row["scores"][name])
+    table = (output / "sweep.md").read_text()
+    assert "× cheaper than PGD-10" in table and "| PGD-10 (fooling_rate) |" in table
+    # A re-run re-times but neither retrains a run nor re-scores PGD-10.
+    stored = output / "pgd10" / "first" / "reference.json"
+    stamps = [os.path.getmtime(p) for p in [stored, *sorted(output.glob("*/*/perturber.keras"))]]
+    assert sweep.main(argv) == 0
+    assert stamps == [os.path.getmtime(p)
+                      for p in [stored, *sorted(output.glob("*/*/perturber.keras"))]]
+
+
+def test_pgd10_reference_aims_where_each_objective_aims():
+    aims = {name: cls.baseline_objective for name, cls in OBJECTIVES.items()}
+    assert aims["untargeted"] == "untargeted" and aims["least_likely"] == "least_likely"
+    assert aims["targeted"] == aims["targeted_margin"] == "targeted"
+    assert set(aims.values()) <= set(baselines.gradient_attacks.OBJECTIVES)
+
+
+def test_cost_refuses_a_segmenter_before_anything_is_written(tmp_path):
+    inputs = keras.Input((64, 128, 1))
+    segmenter = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+    path = str(tmp_path / "segmenter.keras")
+    segmenter.save(path)
+    output = tmp_path / "out"
+    with pytest.raises(ValueError, match="segmenter"):
+        sweep.main(["--victim", path, "--dataset", "fashion_scenes", *TINY, "--cost",
+                    "--output-dir", str(output)])
+    assert not output.exists()

@@ -32,7 +32,7 @@ from train.attack_arguments import attack_parser
 from train.attack_arguments import kind_of
 
 # Flags the sweep sets per run (or reads once), which a candidate cannot change.
-SWEEP_FLAGS = ("--victim", "--loss-weight", "--output-dir", "--kind", "--candidate")
+SWEEP_FLAGS = ("--victim", "--loss-weight", "--output-dir", "--kind", "--candidate", "--cost")
 
 
 def parser(kind="universal"):
@@ -46,6 +46,11 @@ def parser(kind="universal"):
         help="one row of the table: attack flags added to the others, in quotes "
              "(\"\" is the defaults); repeat for each row. Default: one row, the "
              "defaults")
+    flags.add_argument(
+        "--cost", action="store_true",
+        help="once every run is done, time each run's perturber and PGD-10 on each "
+             "victim (ms per image on this machine) and score PGD-10 on the same "
+             "held-out images: the table's cost half (classifiers)")
     flags.set_defaults(output_dir=None)
     return flags
 
@@ -61,7 +66,7 @@ def _candidate_tokens(text):
 
 
 def candidates_of(argv, kind):
-    """``(candidates, victims, output_dir)`` of the command line ``argv``."""
+    """``(candidates, victims, output_dir, cost)`` of the command line ``argv``."""
     flags = parser(kind)
     arguments = flags.parse_args(argv)
     texts = arguments.candidates if arguments.candidates is not None else [""]
@@ -69,17 +74,17 @@ def candidates_of(argv, kind):
     for text in texts:
         tokens = _candidate_tokens(text)
         fields = vars(flags.parse_args([*argv, *tokens]))
-        for name in ("candidates", "victims", "loss_weights", "output_dir"):
+        for name in ("candidates", "victims", "loss_weights", "output_dir", "cost"):
             fields.pop(name)
         label = " ".join(tokens) or DEFAULTS_LABEL
         candidates.append(Candidate(label, AttackConfig(**fields)))
-    return candidates, arguments.victims, arguments.output_dir
+    return candidates, arguments.victims, arguments.output_dir, arguments.cost
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    candidates, victims, output_dir = candidates_of(argv, kind_of(argv))
-    run_sweep(candidates, victims, output_dir)
+    candidates, victims, output_dir, cost = candidates_of(argv, kind_of(argv))
+    run_sweep(candidates, victims, output_dir, cost=cost)
     return 0
 
 

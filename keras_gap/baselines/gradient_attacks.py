@@ -30,6 +30,8 @@ from keras_gap.objectives.cross_entropy import masked_cross_entropy
 
 NORMS = tuple(PROJECTIONS)
 OBJECTIVES = ("untargeted", "targeted", "least_likely")
+# The steps of the PGD-10 that reports compare GAP with (benchmark, sweeps, costs).
+PGD_STEPS = 10
 
 # Guards divisions by the norm of an all-zero gradient or perturbation.
 _NORM_FLOOR = 1e-12

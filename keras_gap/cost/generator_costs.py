@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_gap.cost.flops import FORWARD_BACKWARD_FACTOR
 from keras_gap.cost.flops import attack_flops
+from keras_gap.baselines.gradient_attacks import PGD_STEPS
 from keras_gap.cost.flops import flops_per_image
 from keras_gap.cost.timing import time_forward
 from keras_gap.generators import build_generator
@@ -25,8 +26,6 @@ from keras_gap.layers import LinfProjection
 from keras_gap.perturbers import ImageDependentPerturber
 from keras_gap.victims import is_application
 from keras_gap.victims import load_victim
-
-PGD_STEPS = 10
 
 
 @dataclasses.dataclass(frozen=True)

@@ -49,7 +49,15 @@ def device_description():
 def time_forward(function, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEATS,
                  jit_compile=None):
     """Times ``function(images)`` compiled by the backend (``tf.function``,
-    with XLA when ``jit_compile`` is True; ``jax.jit``).
+    with XLA when ``jit_compile`` is True; ``jax.jit``): ``time_call`` of
+    the compiled function."""
+    return time_call(backend.compiled(function, jit_compile=jit_compile), images, warmup,
+                     repeats)
+
+
+def time_call(call, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEATS):
+    """Times ``call(images)`` as it is (an attack that compiles its own
+    steps, such as ``baselines.pgd``, or a compiled function).
 
     Returns ``{"batch_size", "seconds_per_batch", "images_per_second",
     "ms_per_image", "warmup", "repeats"}``; the batch time is the median of
@@ -58,15 +66,14 @@ def time_forward(function, images, warmup=DEFAULT_WARMUP, repeats=DEFAULT_REPEAT
     """
     checks.POSITIVE_INTEGER.check(warmup, "warmup")
     checks.POSITIVE_INTEGER.check(repeats, "repeats")
-    compiled = backend.compiled(function, jit_compile=jit_compile)
     images = ops.convert_to_tensor(images, "float32")
     batch_size = int(images.shape[0])
     for _ in range(warmup):
-        ops.convert_to_numpy(compiled(images))
+        ops.convert_to_numpy(call(images))
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
-        ops.convert_to_numpy(compiled(images))  # waits for the result, on any device
+        ops.convert_to_numpy(call(images))  # waits for the result, on any device
         seconds.append(time.perf_counter() - start)
     batch_seconds = statistics.median(seconds)
     return {

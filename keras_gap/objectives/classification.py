@@ -37,6 +37,9 @@ class Objective:
     # Whether the constructor's first argument is the class to move images to.
     takes_target_class = False
     needs_labels = False
+    # The objective of the gradient baselines (``baselines.pgd``) that aims
+    # where this one does: what a sweep's PGD-10 reference row runs.
+    baseline_objective = "untargeted"
     task = "classifier"  # the Victim.task this objective applies to; None: any
 
     def validate(self, num_classes):
@@ -163,6 +166,7 @@ class LeastLikely(LogCrossEntropyObjective):
     """
 
     default_reduction = "per_image"
+    baseline_objective = "least_likely"
 
     def log_cross_entropy(self, clean_logits, adversarial_logits, labels):
         least_likely = ops.argmin(clean_logits, axis=-1)
@@ -196,6 +200,7 @@ class Targeted(LogCrossEntropyObjective):
 
     default_reduction = "batch_mean"
     takes_target_class = True
+    baseline_objective = "targeted"
 
     def __init__(self, target_class, reduction=None):
         super().__init__(reduction)
@@ -228,6 +233,7 @@ class TargetedMargin(Objective):
     """
 
     takes_target_class = True
+    baseline_objective = "targeted"
 
     def __init__(self, target_class, confidence=5.0):
         self.target_class = check_target_class(target_class)

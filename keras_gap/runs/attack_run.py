@@ -81,7 +81,7 @@ def data_shape_for(victims, dataset, tfds_data_dir=None):
         dataset, "train", tfds_data_dir=tfds_data_dir).image_shape
 
 
-def _load_victims_and_data(config):
+def load_victims_and_data(config):
     """The victims, the train split and the evaluation split (``config.split``)
     at the victims' image shape, and the task with its target."""
     image_shape = None if not config.image_size else (config.image_size, config.image_size, 3)
@@ -135,7 +135,7 @@ def build_attack(config, replicas=1):
     ``config.mixed_precision`` the generator and the Keras Applications
     victims compute in 16 bits."""
     with mixed_precision_scope(config.mixed_precision):
-        victims, train, test, task = _load_victims_and_data(config)
+        victims, train, test, task = load_victims_and_data(config)
         image_shape = victims[0].input_shape
         for data in (train, test):
             task.check_data(victims[0], data)
@@ -244,7 +244,7 @@ def _describe(attack, config, strategy):
 
 def _report_finished(config, metrics, log):
     """Prints the summary of the finished run whose metrics are ``metrics``."""
-    task = _load_victims_and_data(config)[3]
+    task = load_victims_and_data(config)[3]
     try:
         text = summary(task, config, metrics, metrics.get("train_seconds", 0.0))
     except (KeyError, TypeError, ValueError) as error:

@@ -39,6 +39,7 @@ from keras import ops
 from keras_gap import backend
 from keras_gap import baselines
 from keras_gap.baselines import art_reference
+from keras_gap.baselines.gradient_attacks import PGD_STEPS
 from keras_gap.cost.flops import ADD_AND_CLIP_FLOPS
 from keras_gap.cost.flops import attack_flops
 from keras_gap.cost.flops import flops_per_image
@@ -48,7 +49,6 @@ from keras_gap.perturbers import build_perturber
 from keras_gap.training.gap_trainer import GAPTrainer
 from keras_gap.training.optimizer import gap_optimizer
 
-PGD_STEPS = 10
 # The step cap of a GAP run under a time budget (the budget ends it).
 _UNLIMITED_STEPS = 10**9
 

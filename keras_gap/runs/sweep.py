@@ -9,7 +9,9 @@ success for the targeted objectives, else the fooling rate), the
 candidate's mean over the victims, and its worst shortfall: how far it
 falls below the best candidate on the victim where it falls furthest.
 Re-running the same sweep resumes cell by cell (a finished cell is read
-back, an interrupted one resumes from its backup).
+back, an interrupted one resumes from its backup). With ``cost=True`` the
+table gains its cost half (``sweep_cost``): each cell's ms per image beside
+PGD-10's on the same victim, and PGD-10's score beside the cells'.
 """
 
 import dataclasses
@@ -24,6 +26,10 @@ from keras_gap.reports.tables import format_table
 from keras_gap.reports.tables import write_text
 from keras_gap.runs.attack_config import resolve_config
 from keras_gap.runs.attack_run import run_attack
+from keras_gap.runs.sweep_cost import REFERENCE_LABEL
+from keras_gap.runs.sweep_cost import check_cost_victims
+from keras_gap.runs.sweep_cost import cost_rows
+from keras_gap.runs.sweep_cost import measure_costs
 from keras_gap.training.victim_training import ensure_default_victim
 from keras_gap.victims import victim_name
 
@@ -88,10 +94,11 @@ def check_victims(victims):
     return names
 
 
-def sweep_report(candidates, names, cells):
+def sweep_report(candidates, names, cells, cost=None):
     """The JSON payload: each cell's score, each candidate's mean and worst
     shortfall once it has every victim, and the best candidate once the
-    sweep is complete.
+    sweep is complete; with ``cost`` (``measure_costs``), that and each
+    candidate's ``cost_rows``.
 
     ``cells`` is ``{(candidate label, victim name): metrics}``.
     """
@@ -122,7 +129,40 @@ def sweep_report(candidates, names, cells):
               "complete": len(cells) == len(candidates) * len(names)}
     if report["complete"]:
         report["best_on_average"] = max(rows, key=lambda r: r["mean"])["candidate"]
+    if cost is not None:
+        report["cost"] = cost
+        report["against_reference"] = cost_rows(report, key)
     return report
+
+
+def _cost_markdown(report):
+    """The cost table: per candidate and victim the ms per image and how
+    many times cheaper than PGD-10 that is, then the fewest times and the
+    most points below PGD-10's score over the victims; last, PGD-10."""
+    cost, names = report["cost"], report["victims"]
+    reference = cost["reference"]
+    header = ["candidate", *names, f"fewest × cheaper than {REFERENCE_LABEL}",
+              f"most points below {REFERENCE_LABEL}"]
+    rows = []
+    for row in report["candidates"]:
+        times = cost["ms_per_image"].get(row["candidate"], {})
+        against = report["against_reference"].get(row["candidate"])
+        rows.append([
+            f"`{row['candidate']}`" if row["candidate"] != DEFAULTS_LABEL else DEFAULTS_LABEL,
+            *(f"{times[n]:.3f} ms ({reference[n]['ms_per_image'] / times[n]:.1f}×)"
+              if n in times else None for n in names),
+            None if against is None else f"{min(against['times_cheaper'].values()):.1f}×",
+            None if against is None else
+            f"{100 * max(against['below_reference'].values()):.1f}"])
+    key = report["score"]
+    rows.append([f"{REFERENCE_LABEL} ({key})",
+                 *(f"{reference[n]['ms_per_image']:.3f} ms ({reference[n][key]:.3f})"
+                   for n in names), None, None])
+    return (f"Cost on {cost['device']}: ms per image of each attack (the median of timed "
+            f"batches of {cost['timing_batch']} held-out images) and how many times "
+            f"cheaper than {REFERENCE_LABEL} on the same victim that is; "
+            f"{REFERENCE_LABEL}'s score is measured on the same images as the runs'.\n\n"
+            f"{format_table(header, rows)}")
 
 
 def sweep_markdown(report, title):
@@ -145,7 +185,10 @@ def sweep_markdown(report, title):
                      float(np.mean(known)) if len(known) == len(names) else None, None, None])
     text = f"{title}\n\nScore: {report['score']}.\n\n{format_table(header, rows)}"
     if report["complete"]:
-        return f"{text}\n\nBest on average: {report['best_on_average']}."
+        text = f"{text}\n\nBest on average: {report['best_on_average']}."
+        if "cost" in report:
+            text = f"{text}\n\n{_cost_markdown(report)}"
+        return text
     done = sum(len(r["scores"]) for r in report["candidates"])
     total = len(report["candidates"]) * len(names)
     return f"{text}\n\n{done} of {total} runs done; re-run the same command to continue."
@@ -163,7 +206,14 @@ def default_sweep_dir(config):
     return os.path.join("runs", f"sweep_{config.kind}_{config.objective}")
 
 
-def run_sweep(candidates, victims, output_dir=None, log=print, verbose=None):
+def _write_report(candidates, names, cells, cost, output_dir, title):
+    report = sweep_report(candidates, names, cells, cost)
+    write_json(os.path.join(output_dir, "sweep.json"), report)
+    write_text(os.path.join(output_dir, "sweep.md"), sweep_markdown(report, title))
+    return report
+
+
+def run_sweep(candidates, victims, output_dir=None, log=print, verbose=None, cost=False):
     """Runs every candidate against every victim (each alone) and returns the report.
 
     Args:
@@ -171,6 +221,8 @@ def run_sweep(candidates, victims, output_dir=None, log=print, verbose=None):
         victims: victim specs (files or Keras Applications names); empty:
             the cached default victim.
         output_dir: default ``runs/sweep_<kind>_<objective>``.
+        cost: once every cell is done, time each cell's perturber and
+            PGD-10 on each victim, and score PGD-10 there (``sweep_cost``).
     """
     check_candidates(candidates)
     first = candidates[0].config
@@ -185,16 +237,20 @@ def run_sweep(candidates, victims, output_dir=None, log=print, verbose=None):
             config = dataclasses.replace(
                 candidate.config, victims=[spec], loss_weights=None,
                 output_dir=os.path.join(output_dir, candidate.directory_name, name))
-            resolve_config(config, log)
-            cells_to_run.append((candidate, name, config))
+            cells_to_run.append((candidate, name, config, resolve_config(config, log)))
+    if cost:
+        check_cost_victims([resolved for _, _, _, resolved in cells_to_run[:len(victims)]])
     title = sweep_title(first, len(victims))
     cells = {}
-    for index, (candidate, name, config) in enumerate(cells_to_run):
+    for index, (candidate, name, config, _) in enumerate(cells_to_run):
         log(f"Sweep run {index + 1} of {len(cells_to_run)}: {candidate.label} on {name}")
         cells[(candidate.label, name)] = run_attack(config, log=log, verbose=verbose)
-        report = sweep_report(candidates, names, cells)
-        write_json(os.path.join(output_dir, "sweep.json"), report)
-        write_text(os.path.join(output_dir, "sweep.md"), sweep_markdown(report, title))
+        report = _write_report(candidates, names, cells, None, output_dir, title)
+    if cost:
+        costs = measure_costs([(candidate.label, name, resolved)
+                               for candidate, name, _, resolved in cells_to_run],
+                              output_dir, log)
+        report = _write_report(candidates, names, cells, costs, output_dir, title)
     log(sweep_markdown(report, title))
     log(f"Table in {os.path.join(output_dir, 'sweep.md')} and sweep.json")
     return report
