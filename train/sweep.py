@@ -5,7 +5,9 @@ applies) against each --victim alone, once per --candidate, and writes the
 table as sweep.md (Markdown) and sweep.json in --output-dir: a row per
 candidate, a column per victim (target success for the targeted
 objectives, else the fooling rate), the candidate's mean and its worst
-shortfall below the best candidate on any victim. A candidate is a string
+shortfall below the best candidate on any victim; with --cost, the cost
+half: each run's ms per image beside PGD-10's on the same victim, and
+PGD-10's score on the same held-out images. A candidate is a string
 of attack flags added to the sweep's own, e.g. "--reduction batch_mean" or
 "--objective targeted_margin --learning-rate 1e-3"; an empty string is the
 defaults. Each run is a full attack run in <candidate>/<victim>/;

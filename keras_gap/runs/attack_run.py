@@ -232,8 +232,9 @@ def summary(task, config, metrics, seconds):
 
 def _describe(attack, config, strategy):
     precision = f", mixed {config.mixed_precision}" if config.mixed_precision else ""
+    article = "an" if config.kind[0] in "aeiou" else "a"
     return (
-        f"Training a {config.kind} perturber ({config.generator} generator, "
+        f"Training {article} {config.kind} perturber ({config.generator} generator, "
         f"{attack.perturber.count_params():,} parameters{precision}) against "
         f"{', '.join(f'{v.name} ({describe_weights(v.weights)})' for v in attack.victims)} "
         f"on {config.dataset} "
