@@ -8,6 +8,7 @@ from keras_gap.objectives import REDUCTIONS
 from keras_gap.objectives import LeastLikely
 from keras_gap.objectives import Targeted
 from keras_gap.objectives import TargetedMargin
+from keras_gap.objectives import UntargetedMargin
 from keras_gap.objectives import Untargeted
 from keras_gap.objectives import build_objective
 from keras_gap.objectives import log_cross_entropy
@@ -217,6 +218,28 @@ def test_targeted_margin_is_the_best_other_logit_over_the_target_down_to_minus_k
         lambda z: objective.per_example_loss(None, z), logits[:2])
     np.testing.assert_allclose(gradient[1], 0.0)
     assert gradient[0][2] < 0 and gradient[0][1] > 0 and gradient[0][0] == 0
+
+
+def test_untargeted_margin_is_the_clean_class_over_the_best_other_down_to_minus_kappa():
+    objective = UntargetedMargin(confidence=1.0)
+    clean = np.array([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0]], np.float32)
+    adversarial = np.array([[2.0, 0.5, 1.0], [0.5, 0.0, 3.0], [0.0, 2.0, 2.5]], np.float32)
+    # clean class minus the best other: 2 - 1; 0 - 3 capped at -1; 2.5 - 2
+    np.testing.assert_allclose(numpy(objective.per_example_loss(clean, adversarial)),
+                               [1.0, -1.0, 0.5], rtol=1e-6)
+    # A fooled image past the margin gets no gradient; an unfooled one is pushed
+    # down on its clean class and up on the runner-up only.
+    _, gradient = mean_and_gradient(
+        lambda z: objective.per_example_loss(clean[:2], z), adversarial[:2])
+    np.testing.assert_allclose(gradient[1], 0.0)
+    assert gradient[0][0] > 0 and gradient[0][2] < 0 and gradient[0][1] == 0
+    built = build_objective("untargeted_margin")
+    assert isinstance(built, UntargetedMargin) and built.baseline_objective == "untargeted"
+    assert UntargetedMargin.from_config(built.get_config()).get_config() == {"confidence": 5.0}
+    with pytest.raises(ValueError, match="--reduction only applies"):
+        build_objective("untargeted_margin", reduction="ce")
+    with pytest.raises(ValueError, match="-2"):
+        UntargetedMargin(confidence=-2)
 
 
 def test_targeted_margin_is_built_by_name_validated_and_serialised():

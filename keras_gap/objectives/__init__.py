@@ -13,6 +13,7 @@ from keras_gap.objectives.classification import LogCrossEntropyObjective
 from keras_gap.objectives.classification import Objective
 from keras_gap.objectives.classification import Targeted
 from keras_gap.objectives.classification import TargetedMargin
+from keras_gap.objectives.classification import UntargetedMargin
 from keras_gap.objectives.classification import Untargeted
 from keras_gap.objectives.cross_entropy import REDUCTIONS
 from keras_gap.objectives.cross_entropy import check_reduction
@@ -31,6 +32,7 @@ TRANSFER_OBJECTIVES = {
 }
 OBJECTIVES = {
     "untargeted": Untargeted,
+    "untargeted_margin": UntargetedMargin,
     "least_likely": LeastLikely,
     "targeted": Targeted,
     "targeted_margin": TargetedMargin,
@@ -109,6 +111,7 @@ __all__ = [
     "TARGETED_OBJECTIVES",
     "Targeted",
     "TargetedMargin",
+    "UntargetedMargin",
     "Untargeted",
     "build_objective",
     "check_reduction",

@@ -217,6 +217,24 @@ class Targeted(LogCrossEntropyObjective):
         return {"target_class": self.target_class, **super().get_config()}
 
 
+def margin_over(logits, classes):
+    """``max_{j≠c} z_j − z_c`` per image: positive where another class
+    leads the class ``c`` (one id per image) in the logits ``z``."""
+    logits = ops.cast(logits, "float32")
+    is_class = ops.one_hot(ops.cast(classes, "int32"), ops.shape(logits)[-1]) > 0.5
+    chosen = ops.sum(ops.where(is_class, logits, ops.zeros_like(logits)), axis=-1)
+    others = ops.max(ops.where(is_class, ops.full_like(logits, -1e30), logits), axis=-1)
+    return others - chosen
+
+
+def check_confidence(confidence):
+    """Returns κ as a float; raises a ``ValueError`` unless it is a number ≥ 0."""
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or \
+            not confidence >= 0:
+        raise ValueError(f"confidence must be a number >= 0, got {confidence!r}")
+    return float(confidence)
+
+
 class TargetedMargin(Objective):
     """``max(max_{j≠t} z_j − z_t, −κ)``: Carlini and Wagner's margin (their
     f₆, on logits) towards the class ``t``, one per image.
@@ -237,22 +255,38 @@ class TargetedMargin(Objective):
 
     def __init__(self, target_class, confidence=5.0):
         self.target_class = check_target_class(target_class)
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or \
-                not confidence >= 0:
-            raise ValueError(f"confidence must be a number >= 0, got {confidence!r}")
-        self.confidence = float(confidence)
+        self.confidence = check_confidence(confidence)
 
     def validate(self, num_classes):
         check_target_in_classes(self.target_class, num_classes)
 
     def per_example_loss(self, clean_logits, adversarial_logits, labels=None):
-        logits = ops.cast(adversarial_logits, "float32")
-        is_target = ops.one_hot(
-            ops.full(ops.shape(logits)[:1], self.target_class, "int32"),
-            ops.shape(logits)[-1]) > 0.5
-        target = ops.sum(ops.where(is_target, logits, ops.zeros_like(logits)), axis=-1)
-        others = ops.max(ops.where(is_target, ops.full_like(logits, -1e30), logits), axis=-1)
-        return ops.maximum(others - target, -self.confidence)
+        target = ops.full(ops.shape(adversarial_logits)[:1], self.target_class, "int32")
+        return ops.maximum(margin_over(adversarial_logits, target), -self.confidence)
 
     def get_config(self):
         return {"target_class": self.target_class, "confidence": self.confidence}
+
+
+class UntargetedMargin(Objective):
+    """``max(z_y − max_{j≠y} z_j, −κ)``: Carlini and Wagner's margin away
+    from the clean prediction ``y``, one per image.
+
+    An image another class leads by ``confidence`` (κ) logits stops
+    counting; every image not fooled that far pulls with the same weight,
+    as PGD's per-image steps do. A candidate beside ``Untargeted`` in the
+    defaults' sweep (docs/attacks-and-objectives.md).
+
+    Args:
+        confidence: κ ≥ 0, the lead in logits at which an image stops counting.
+    """
+
+    def __init__(self, confidence=5.0):
+        self.confidence = check_confidence(confidence)
+
+    def per_example_loss(self, clean_logits, adversarial_logits, labels=None):
+        clean = ops.argmax(clean_logits, axis=-1)
+        return ops.maximum(-margin_over(adversarial_logits, clean), -self.confidence)
+
+    def get_config(self):
+        return {"confidence": self.confidence}
