@@ -132,7 +132,7 @@ def test_the_header_states_each_gap_kinds_own_defaults_and_only_the_methods_run(
                             victim=SimpleNamespace(input_shape=(28, 28, 1)))
     config = BenchmarkConfig(victim="victim.keras", output_dir="out")
     text = "\n".join(budget_lines(config, bench, ("gap_image_dependent", "fgsm")))
-    assert "Compute: GAP 2,000 steps (gap_image_dependent), batch 64." in text
+    assert "Compute: GAP 4,000 steps (gap_image_dependent), batch 64." in text
     assert ("gap_image_dependent: separable_resnet generator (filters 32, num residual "
             "blocks 4), Adam learning rate 0.001, β₁ 0.5, weights averaged (EMA momentum "
             "0.99).") in text

@@ -260,8 +260,8 @@ def test_each_kind_has_its_defaults_and_flags_override_them():
 
     assert settings(parse_attack_config("universal", "", [])) == ("resnet", 5, 2e-4, 0.0)
     assert settings(parse_attack_config("image_dependent", "", [])) == (
-        "separable_resnet", 20, 1e-3, 0.99)
-    assert settings(AttackConfig(kind="image_dependent")) == ("separable_resnet", 20, 1e-3, 0.99)
+        "separable_resnet", 40, 1e-3, 0.99)
+    assert settings(AttackConfig(kind="image_dependent")) == ("separable_resnet", 40, 1e-3, 0.99)
     chosen = parse_attack_config("image_dependent", "", [
         "--generator", "resnet", "--epochs", "5", "--learning-rate", "2e-4",
         "--ema-momentum", "0"])
