@@ -69,12 +69,13 @@ def _timing_batch(test):
     return images
 
 
-def measure_reference(config, directory, log=print):
-    """PGD-10's score on the victim of the (resolved) cell ``config``:
-    read back from ``directory`` when it was measured before, else
-    evaluated and written there. Returns the evaluation's metrics of that
-    victim and ``ms_per_image`` (timed now)."""
-    victims, _, test, task = load_victims_and_data(config)
+def measure_reference(config, loaded, directory, log=print):
+    """PGD-10's score on the victim of the (resolved) cell ``config``
+    (``loaded``: its ``load_victims_and_data``): read back from
+    ``directory`` when it was measured before, else evaluated and written
+    there. Returns the evaluation's metrics of that victim and
+    ``ms_per_image`` (timed now)."""
+    victims, _, test, task = loaded
     victim = victims[0]
     objective = OBJECTIVES[config.objective].baseline_objective
     reference = IterativeReference(victim, config.norm, config.epsilon, objective,
@@ -98,10 +99,11 @@ def measure_reference(config, directory, log=print):
             "ms_per_image": timing["ms_per_image"]}
 
 
-def measure_perturber_time(config):
+def measure_perturber_time(config, loaded):
     """The ms per image of the cell's saved perturber on its victim's
-    held-out images, timed as ``measure_reference`` times PGD-10."""
-    _, _, test, _ = load_victims_and_data(config)
+    held-out images (``loaded``: as for ``measure_reference``), timed as
+    ``measure_reference`` times PGD-10."""
+    test = loaded[2]
     perturber = load_perturber(os.path.join(config.output_dir, PERTURBER_NAME),
                                safe_mode=not config.unsafe_deserialization)
     attack = backend.compiled(functools.partial(perturber, training=False))
@@ -113,12 +115,13 @@ def measure_costs(cells, output_dir, log=print):
 
     Returns ``{"device", "timing_batch", "reference": {victim: metrics and
     ms_per_image}, "ms_per_image": {candidate: {victim: ms}}}``."""
-    reference, times = {}, {}
+    loaded, reference, times = {}, {}, {}
     for label, name, config in cells:
-        if name not in reference:
+        if name not in loaded:
+            loaded[name] = load_victims_and_data(config)
             reference[name] = measure_reference(
-                config, os.path.join(output_dir, REFERENCE_DIRECTORY, name), log)
-        times.setdefault(label, {})[name] = measure_perturber_time(config)
+                config, loaded[name], os.path.join(output_dir, REFERENCE_DIRECTORY, name), log)
+        times.setdefault(label, {})[name] = measure_perturber_time(config, loaded[name])
     return {"device": device_description(), "timing_batch": TIMING_BATCH,
             "reference": reference, "ms_per_image": times}
 
