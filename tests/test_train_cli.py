@@ -267,7 +267,7 @@ def test_each_kind_has_its_defaults_and_flags_override_them():
         "--ema-momentum", "0"])
     assert settings(chosen) == ("resnet", 5, 2e-4, 0.0)
     assert settings(AttackConfig(kind="image_dependent", generator="unet")) == (
-        "unet", 20, 1e-3, 0.99)
+        "unet", 40, 1e-3, 0.99)
     assert parse_attack_config("universal", "", ["--ema-momentum", "0.9"]).ema_momentum == 0.9
 
 
