@@ -225,6 +225,18 @@ def test_a_bad_ema_momentum_is_named(momentum):
         gap_optimizer(1e-3, momentum)
 
 
+def _universal_trained_on(objective, victim, fashion_train, epsilon):
+    """A small universal perturber trained 50 steps of 64 training images."""
+    keras.utils.set_random_seed(0)
+    perturber = build_perturber("universal", "resnet", (28, 28, 1), "linf", epsilon, seed=0,
+                                filters=8, num_residual_blocks=1)
+    trainer = GAPTrainer(perturber, victim, objective)
+    trainer.compile(gap_optimizer(5e-3))
+    trainer.fit(_dataset(*(part[:3200] for part in fashion_train), batch_size=64),
+                epochs=1, verbose=0)
+    return perturber
+
+
 @pytest.mark.parametrize("objective", [Targeted(3), Targeted(3, reduction="batch_mean"),
                                        TargetedMargin(3)], ids=repr)
 def test_targeted_objectives_move_held_out_images_to_the_target(
@@ -232,13 +244,7 @@ def test_targeted_objectives_move_held_out_images_to_the_target(
     # A universal perturbation trained on training images moves held-out images
     # to class 3 (trousers); a broken objective (a flipped sign, a wrong class,
     # no gradient) leaves them near the clean share of class 3.
-    keras.utils.set_random_seed(0)
-    perturber = build_perturber("universal", "resnet", (28, 28, 1), "linf", 0.2, seed=0,
-                                filters=8, num_residual_blocks=1)
-    trainer = GAPTrainer(perturber, tiny_victim_model, objective)
-    trainer.compile(gap_optimizer(5e-3))
-    trainer.fit(_dataset(*(part[:3200] for part in fashion_train), batch_size=64),
-                epochs=1, verbose=0)
+    perturber = _universal_trained_on(objective, tiny_victim_model, fashion_train, 0.2)
     images = fashion_test[0][:1000]
     clean = np.argmax(numpy(tiny_victim_model(images)), -1)
     adversarial = np.argmax(numpy(tiny_victim_model(perturber(images))), -1)
@@ -254,13 +260,7 @@ def test_untargeted_objectives_fool_held_out_images_beyond_noise(
     # random ±ε noise of the same budget. Measured under TensorFlow: 0.261
     # (log-CE) and 0.280 (margin) against 0.069 for the noise; under PyTorch,
     # whose tiny victim trains differently, 0.165 (log-CE) against 0.046.
-    keras.utils.set_random_seed(0)
-    perturber = build_perturber("universal", "resnet", (28, 28, 1), "linf", 0.1, seed=0,
-                                filters=8, num_residual_blocks=1)
-    trainer = GAPTrainer(perturber, tiny_victim_model, objective)
-    trainer.compile(gap_optimizer(5e-3))
-    trainer.fit(_dataset(*(part[:3200] for part in fashion_train), batch_size=64),
-                epochs=1, verbose=0)
+    perturber = _universal_trained_on(objective, tiny_victim_model, fashion_train, 0.1)
     images = fashion_test[0][:1000]
     clean = np.argmax(numpy(tiny_victim_model(images)), -1)
     fooled = np.mean(np.argmax(numpy(tiny_victim_model(perturber(images))), -1) != clean)
