@@ -81,9 +81,8 @@ def data_shape_for(victims, dataset, tfds_data_dir=None):
         dataset, "train", tfds_data_dir=tfds_data_dir).image_shape
 
 
-def load_victims_and_data(config):
-    """The victims, the train split and the evaluation split (``config.split``)
-    at the victims' image shape, and the task with its target."""
+def victims_of(config):
+    """The victims of ``config``, loaded as its run loads them, checked to agree."""
     image_shape = None if not config.image_size else (config.image_size, config.image_size, 3)
     victims = load_victims(config.victims, image_shape, weights=config.victim_weights,
                            num_classes=application_head_classes(config.dataset),
@@ -91,6 +90,13 @@ def load_victims_and_data(config):
                            data_shape=data_shape_for(config.victims, config.dataset,
                                                      config.tfds_data_dir))
     check_victims_agree(victims)
+    return victims
+
+
+def load_victims_and_data(config):
+    """The victims, the train split and the evaluation split (``config.split``)
+    at the victims' image shape, and the task with its target."""
+    victims = victims_of(config)
     image_shape = victims[0].input_shape
     train, test = (load_image_data(config.dataset, split, image_shape, config.tfds_data_dir,
                                    refuse_bad_files=config.refuse_bad_images)

@@ -25,6 +25,7 @@ from keras_gap.cost.timing import time_call
 from keras_gap.objectives import OBJECTIVES
 from keras_gap.perturbers import load_perturber
 from keras_gap.runs.attack_run import load_victims_and_data
+from keras_gap.runs.attack_run import victims_of
 from keras_gap.runs.run_directory import PERTURBER_NAME
 
 REFERENCE_LABEL = f"PGD-{PGD_STEPS}"
@@ -58,7 +59,7 @@ def check_cost_victims(configs):
     compare with PGD-10 (a segmenter: its reference would be a dense attack
     the benchmark does not time)."""
     for config in configs:
-        victims, _, _, _ = load_victims_and_data(config)
+        victims = victims_of(config)
         if victims[0].task != "classifier":
             raise ValueError(f"--cost compares classifiers with PGD-{PGD_STEPS}; victim "
                              f"{config.victims[0]!r} is a {victims[0].task}")
