@@ -272,8 +272,8 @@ def test_each_kind_has_its_defaults_and_flags_override_them():
 
 
 def test_each_objective_resolves_its_measured_default_reduction(tiny_victim_path, tmp_path):
-    # The sweep over four victims chose batch_mean for targeted classifiers; a
-    # segmenter's targeted objective (a --target-map) keeps its own measured per_image.
+    # The sweeps over four victims chose batch_mean for targeted classifiers
+    # (both kinds) and image-dependent least-likely; a segmenter's targeted objective (a --target-map) keeps its own measured per_image.
     def reduction(**fields):
         config = AttackConfig(victims=[tiny_victim_path], output_dir=str(tmp_path / "r"),
                               **fields)
@@ -282,6 +282,12 @@ def test_each_objective_resolves_its_measured_default_reduction(tiny_victim_path
     assert reduction(objective="targeted", target_class=8) == "batch_mean"
     assert reduction(objective="untargeted") == "per_image"
     assert reduction(objective="least_likely") == "per_image"
+    # The image-dependent sweep chose batch_mean for least-likely, and only there.
+    assert reduction(objective="least_likely", kind="image_dependent") == "batch_mean"
+    assert reduction(objective="least_likely", kind="image_dependent",
+                     reduction="per_image") == "per_image"
+    assert reduction(objective="untargeted", kind="image_dependent") == "per_image"
+    assert reduction(objective="targeted", target_class=8, kind="image_dependent") == "batch_mean"
     assert reduction(objective="targeted", target_class=8, reduction="ce") == "ce"
     assert reduction(objective="targeted", target_map="scene:0",
                      dataset="fashion_scenes") == "per_image"
