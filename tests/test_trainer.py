@@ -256,6 +256,16 @@ def test_targeted_objectives_move_held_out_images_to_the_target(
         np.mean(adversarial == 3), np.mean(clean == 3))
 
 
+def _fooling_and_noise(victim, perturber, fashion_test, epsilon):
+    """The fooling rates of ``perturber`` and of random ±ε noise on 1,000
+    held-out images."""
+    images = fashion_test[0][:1000]
+    clean = np.argmax(numpy(victim(images)), -1)
+    fooled = np.mean(np.argmax(numpy(victim(perturber(images))), -1) != clean)
+    noise = random_noise(images, epsilon, "linf", seed=0)
+    return fooled, np.mean(np.argmax(numpy(victim(noise)), -1) != clean)
+
+
 @pytest.mark.parametrize("objective", [Untargeted(), UntargetedMargin()], ids=repr)
 def test_untargeted_objectives_fool_held_out_images_beyond_noise(
         objective, tiny_victim_model, fashion_train, fashion_test):
@@ -264,11 +274,7 @@ def test_untargeted_objectives_fool_held_out_images_beyond_noise(
     # (log-CE) and 0.280 (margin) against 0.069 for the noise; under PyTorch,
     # whose tiny victim trains differently, 0.165 (log-CE) against 0.046.
     perturber = _perturber_trained_on(objective, tiny_victim_model, fashion_train, 0.1)
-    images = fashion_test[0][:1000]
-    clean = np.argmax(numpy(tiny_victim_model(images)), -1)
-    fooled = np.mean(np.argmax(numpy(tiny_victim_model(perturber(images))), -1) != clean)
-    noise = random_noise(images, 0.1, "linf", seed=0)
-    noise_fooled = np.mean(np.argmax(numpy(tiny_victim_model(noise)), -1) != clean)
+    fooled, noise_fooled = _fooling_and_noise(tiny_victim_model, perturber, fashion_test, 0.1)
     assert fooled >= noise_fooled + 0.07, (fooled, noise_fooled)
 
 
@@ -283,11 +289,7 @@ def test_image_dependent_least_likely_fools_held_out_images_beyond_noise(
     # under JAX, whose tiny victim trains differently, 0.264 (batch_mean) against 0.146.
     perturber = _perturber_trained_on(LeastLikely(reduction=reduction), tiny_victim_model,
                                       fashion_train, 0.2, kind="image_dependent")
-    images = fashion_test[0][:1000]
-    clean = np.argmax(numpy(tiny_victim_model(images)), -1)
-    fooled = np.mean(np.argmax(numpy(tiny_victim_model(perturber(images))), -1) != clean)
-    noise = random_noise(images, 0.2, "linf", seed=0)
-    noise_fooled = np.mean(np.argmax(numpy(tiny_victim_model(noise)), -1) != clean)
+    fooled, noise_fooled = _fooling_and_noise(tiny_victim_model, perturber, fashion_test, 0.2)
     assert fooled >= noise_fooled + 0.07, (fooled, noise_fooled)
 
 
