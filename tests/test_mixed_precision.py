@@ -13,6 +13,7 @@ import pytest
 
 from backend_helpers import numpy
 from conftest import tiny_classifier
+from keras_gap.backend import visible_gpus
 from keras_gap.objectives import Untargeted
 from keras_gap.perturbers import build_perturber
 from keras_gap.perturbers import load_perturber
@@ -67,16 +68,29 @@ def test_a_mixed_perturber_keeps_its_budget_exactly(precision, kind, norm, epsil
     assert _norms(delta, norm).max() >= epsilon * (1 - 1e-6)  # a tanh output is scaled up to ε
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch" or bool(visible_gpus()),
+                    reason="PyTorch on a CPU only")
+def test_float16_under_pytorch_on_a_cpu_is_refused_before_training(tiny_victim_model):
+    # PyTorch's CPU float16 convolution backward raises "slow_conv2d: grad_weight must be
+    # contiguous" in the first step (seen on 2026-12-07); the trainer and the command line
+    # refuse it with a message that names the setting and what trains instead.
+    perturber = _perturber("image_dependent", "linf", 0.1, "float16")
+    trainer = GAPTrainer(perturber, [_mixed_victim(tiny_victim_model, "float16")], Untargeted())
+    with pytest.raises(ValueError, match="'float16' cannot train under KERAS_BACKEND=torch"):
+        trainer.compile(keras.optimizers.Adam(2e-3, beta_1=0.5))
+    with pytest.raises(ValueError, match="use bfloat16"):
+        parse_attack_config("image_dependent", "", ["--mixed-precision", "float16"])
+    assert parse_attack_config(
+        "image_dependent", "", ["--mixed-precision", "bfloat16"]).mixed_precision == "bfloat16"
+
+
 @pytest.mark.parametrize("precision", MIXED)
 def test_a_mixed_trainer_trains_saves_and_loads(precision, tiny_victim_model, fashion_train,
                                                 tmp_path):
-    if precision == "float16" and keras.backend.backend() == "torch":
-        # Seen on 2026-12-07 on the code of commit 6d6c3ab as on today's (CI passed it on
-        # the machine before): PyTorch's CPU float16 convolution backward raised
-        # "slow_conv2d: grad_weight must be contiguous". A PyTorch CPU limit, not one of
-        # the trainer's; bfloat16 and the TensorFlow and JAX float16 passes still run.
-        pytest.skip("PyTorch's CPU float16 convolution backward fails on some machines "
-                    "(slow_conv2d: grad_weight must be contiguous)")
+    if precision == "float16" and keras.backend.backend() == "torch" and not visible_gpus():
+        pytest.skip("float16 under PyTorch needs a CUDA GPU; "
+                    "test_float16_under_pytorch_on_a_cpu_is_refused_before_training checks the "
+                    "error that says so")
     keras.utils.set_random_seed(0)
     perturber = _perturber("image_dependent", "linf", 0.1, precision)
     victim = _mixed_victim(tiny_victim_model, precision)
@@ -153,4 +167,4 @@ def test_a_run_from_before_these_settings_still_resumes(tiny_victim_path, tmp_pa
     assert (output / "perturber.keras").stat().st_mtime_ns == written
     assert (output / "metrics.json").read_text() == metrics_before
     with pytest.raises(ValueError, match="mixed_precision"):
-        universal.main([*argv, "--mixed-precision", "float16"])
+        universal.main([*argv, "--mixed-precision", "bfloat16"])

@@ -32,7 +32,7 @@ from keras_gap.perturbers import PERTURBERS
 from keras_gap.runs.run_directory import check_output_path
 from keras_gap.training.distribution import STRATEGIES
 from keras_gap.training.precision import JIT_COMPILE
-from keras_gap.training.precision import check_mixed_precision
+from keras_gap.training.precision import check_trainable_precision
 from keras_gap.training.victim_training import ensure_default_victim
 from keras_gap.victims import is_application
 from keras_gap.victims import resolve_victim_weights
@@ -141,7 +141,7 @@ class AttackConfig:
             self.input_diversity, "input diversity")
         checks.check_seed(self.seed)
         checks.OneOf(STRATEGIES).check(self.strategy, "strategy")
-        check_mixed_precision(self.mixed_precision)
+        check_trainable_precision(self.mixed_precision)
         checks.OneOf(JIT_COMPILE).check(self.jit_compile, "jit_compile")
         checks.OneOf(backend.BACKENDS).optional(self.backend, "backend")
         if self.loss_weights is not None:

@@ -20,6 +20,7 @@ from keras_gap import backend
 from keras_gap.checks import check_loss_weights
 from keras_gap.objectives.feature_space import FeatureObjective
 from keras_gap.training.optimizer import gap_optimizer
+from keras_gap.training.precision import check_trainable_precision
 from keras_gap.training.precision import computes_in_float16
 from keras_gap.victims import Victim
 from keras_gap.victims import check_victims_agree
@@ -117,13 +118,16 @@ class GAPTrainer(keras.Model):
         When the perturber or a victim computes in float16 (a
         ``mixed_float16`` policy), the optimizer is wrapped in
         ``keras.optimizers.LossScaleOptimizer`` so small gradients do not
-        underflow. ``jit_compile`` (XLA) is Keras' ``"auto"`` by default:
+        underflow; under PyTorch without a CUDA GPU, where float16
+        convolutions cannot train, it raises a ``ValueError`` instead. ``jit_compile`` (XLA) is Keras' ``"auto"`` by default:
         on where a GPU is visible, off on CPU-only machines.
         """
         if optimizer is None:
             optimizer = gap_optimizer(2e-4)
         optimizer = keras.optimizers.get(optimizer)
         models = [self.perturber, *(v.model for v in self._victims)]
+        if computes_in_float16(*models):
+            check_trainable_precision("float16")
         if computes_in_float16(*models) and not isinstance(
                 optimizer, keras.optimizers.LossScaleOptimizer):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

@@ -13,11 +13,18 @@ the objective (``Victim.logits``), and the trainer. float16 needs loss
 scaling, which ``GAPTrainer.compile`` adds (``LossScaleOptimizer``);
 bfloat16 has float32's range and needs none. A ``.keras`` victim keeps the
 policy it was saved with.
+
+PyTorch cannot train float16 convolutions on a CPU (its backward raises
+"slow_conv2d: grad_weight must be contiguous"), so training in float16
+under PyTorch without a CUDA GPU is refused up front
+(``check_trainable_precision``); bfloat16 trains there.
 """
 
 import contextlib
 
 import keras
+
+from keras_gap import backend
 
 MIXED_PRECISIONS = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 # --jit-compile: Keras' ``jit_compile`` for each setting.
@@ -30,6 +37,19 @@ def check_mixed_precision(name):
         raise ValueError(
             f"mixed precision must be one of {sorted(MIXED_PRECISIONS)} (or off), got {name!r}"
         )
+    return name
+
+
+def check_trainable_precision(name):
+    """Returns ``name`` (None: float32) when this backend can train in it
+    here, or raises a ``ValueError`` naming it and what does train: float16
+    under PyTorch needs a CUDA GPU."""
+    check_mixed_precision(name)
+    if name == "float16" and backend.name() == "torch" and not backend.visible_gpus():
+        raise ValueError(
+            "mixed precision 'float16' cannot train under KERAS_BACKEND=torch without a CUDA "
+            "GPU: PyTorch's CPU float16 convolution backward fails (slow_conv2d: grad_weight "
+            "must be contiguous); use bfloat16, float32, or the tensorflow or jax backend")
     return name
 
 
