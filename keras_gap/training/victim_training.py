@@ -29,6 +29,7 @@ from keras_gap.training.memory import COPIES_OF_TRAINABLE_WEIGHTS
 from keras_gap.training.memory import check_batch_memory
 from keras_gap.training.memory import layer_values
 from keras_gap.victims.classifiers import build_classifier
+from keras_gap.victims.features import single_tensor
 from keras_gap.victims.segmenters import build_segmenter
 
 DEFAULT_VICTIM_ARCHITECTURE = "small_cnn"
@@ -131,7 +132,7 @@ def with_output_activation(model, output_activation):
     if output_activation == "logits":
         return model
     outputs = keras.layers.Softmax(name="probabilities")(model.outputs[0])
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_softmax")
+    return keras.Model(single_tensor(model.inputs), outputs, name=f"{model.name}_softmax")
 
 
 def train_classifier(architecture, dataset, output, epochs=2, batch_size=128,

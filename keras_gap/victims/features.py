@@ -16,8 +16,10 @@ import keras
 SEPARATOR = "/"
 
 
-def _single(tensors):
-    """One tensor rather than a list of one, so calls need no list."""
+def single_tensor(tensors):
+    """One tensor rather than a list of one, so a model built on it is
+    called with the tensor (a list of one makes Keras warn that the
+    structure of its inputs does not match)."""
     return tensors[0] if len(tensors) == 1 else tensors
 
 
@@ -31,7 +33,7 @@ def _as_functional(model):
             f"{model.name!r} ({type(model).__name__}) has no symbolic inputs and outputs"
         )
     if isinstance(model, keras.Sequential):
-        return keras.Model(_single(inputs), _single(outputs), name=model.name)
+        return keras.Model(single_tensor(inputs), single_tensor(outputs), name=model.name)
     return model
 
 
@@ -164,4 +166,4 @@ def feature_model(model, paths):
         model, clone_function=lambda layer: layer, call_function=call_function
     )
     outputs = [recorded[tuple(path)] for path in paths] + list(clone.outputs)
-    return keras.Model(_single(clone.inputs), outputs, name=f"{model.name}_features")
+    return keras.Model(single_tensor(clone.inputs), outputs, name=f"{model.name}_features")

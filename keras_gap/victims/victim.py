@@ -9,6 +9,7 @@ from keras_gap.victims.features import default_feature_layer
 from keras_gap.victims.features import feature_layer_names
 from keras_gap.victims.features import feature_model
 from keras_gap.victims.features import resolve_layer
+from keras_gap.victims.features import single_tensor
 
 # The smallest normal float32: log(p) keeps a gradient for every p above it.
 _PROBABILITY_FLOOR = 1.1754944e-38
@@ -54,7 +55,7 @@ def _input_of_last_layer(model):
         for layer in model.layers[:-1]:
             tensor = layer(tensor)
         return tensor, inputs
-    return model.layers[-1].input, model.inputs
+    return model.layers[-1].input, single_tensor(model.inputs)
 
 
 def logits_model(model):
