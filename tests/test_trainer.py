@@ -12,6 +12,7 @@ from backend_helpers import numpy
 from keras_gap import GAPTrainer
 from keras_gap import Targeted
 from keras_gap.objectives import LeastLikely
+from keras_gap.objectives import RelativisticCrossEntropy
 from keras_gap.objectives import TargetedMargin
 from keras_gap.objectives import UntargetedMargin
 from keras_gap.baselines import random_noise
@@ -232,13 +233,14 @@ def test_a_bad_ema_momentum_is_named(momentum):
         gap_optimizer(1e-3, momentum)
 
 
-def _perturber_trained_on(objective, victim, fashion_train, epsilon, kind="universal"):
+def _perturber_trained_on(objective, victim, fashion_train, epsilon, kind="universal",
+                          projection="scale"):
     """A small perturber (universal unless ``kind`` says otherwise) trained 50
     steps of 64 training images."""
     keras.utils.set_random_seed(0)
     generator = "resnet" if kind == "universal" else "separable_resnet"
     perturber = build_perturber(kind, generator, (28, 28, 1), "linf", epsilon, seed=0,
-                                filters=8, num_residual_blocks=1)
+                                projection=projection, filters=8, num_residual_blocks=1)
     trainer = GAPTrainer(perturber, victim, objective)
     trainer.compile(gap_optimizer(5e-3 if kind == "universal" else 3e-3))
     trainer.fit(_dataset(*(part[:3200] for part in fashion_train), batch_size=64),
@@ -296,6 +298,21 @@ def test_image_dependent_least_likely_fools_held_out_images_beyond_noise(
     perturber = _perturber_trained_on(LeastLikely(reduction=reduction), tiny_victim_model,
                                       fashion_train, 0.2, kind="image_dependent")
     fooled, noise_fooled = _fooling_and_noise(tiny_victim_model, perturber, fashion_test, 0.2)
+    assert fooled >= noise_fooled + 0.07, (fooled, noise_fooled)
+
+
+def test_image_dependent_cda_fools_held_out_images_beyond_noise(
+        tiny_victim_model, fashion_train, fashion_test):
+    # CDA's paper trains an image-dependent generator whose output is clipped into the
+    # ε-ball; so trained (`--projection auto`: the clip), its relativistic loss fools the
+    # source within 5 points of the paper's loss at 2,000 steps of the 32/4 generator
+    # (docs/evaluation-and-transfer.md: 0.929 against 0.975). A broken relativistic loss
+    # (a flipped sign, a gradient the clip stops) fools about as often as random ±ε noise.
+    # Measured under TensorFlow on this short run: 0.207 against 0.069 for the noise (the
+    # paper's loss, trained the same way: 0.412; so short a run does not show the 5 points).
+    cda = _perturber_trained_on(RelativisticCrossEntropy(), tiny_victim_model, fashion_train,
+                                0.1, kind="image_dependent", projection="clip")
+    fooled, noise_fooled = _fooling_and_noise(tiny_victim_model, cda, fashion_test, 0.1)
     assert fooled >= noise_fooled + 0.07, (fooled, noise_fooled)
 
 
