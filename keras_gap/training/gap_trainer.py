@@ -119,8 +119,9 @@ class GAPTrainer(keras.Model):
         ``mixed_float16`` policy), the optimizer is wrapped in
         ``keras.optimizers.LossScaleOptimizer`` so small gradients do not
         underflow; under PyTorch without a CUDA GPU, where float16
-        convolutions cannot train, it raises a ``ValueError`` instead. ``jit_compile`` (XLA) is Keras' ``"auto"`` by default:
-        on where a GPU is visible, off on CPU-only machines.
+        convolutions cannot train, it raises a ``ValueError`` instead.
+        ``jit_compile`` (XLA) is Keras' ``"auto"`` by default: on where a GPU
+        is visible, off on CPU-only machines.
         """
         if optimizer is None:
             optimizer = gap_optimizer(2e-4)
@@ -128,9 +129,8 @@ class GAPTrainer(keras.Model):
         models = [self.perturber, *(v.model for v in self._victims)]
         if computes_in_float16(*models):
             check_trainable_precision("float16")
-        if computes_in_float16(*models) and not isinstance(
-                optimizer, keras.optimizers.LossScaleOptimizer):
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         super().compile(optimizer=optimizer, **kwargs)
 
     def call(self, images, training=False):
