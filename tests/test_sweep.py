@@ -14,6 +14,7 @@ from keras_gap.data import load_image_data
 from keras_gap.objectives import OBJECTIVES
 from keras_gap.objectives import Targeted
 from keras_gap.victims import load_victim
+from keras_gap.runs import sweep_cost
 from keras_gap.runs.sweep import Candidate
 from keras_gap.runs.sweep import sweep_report
 from keras_gap.runs.attack_config import AttackConfig
@@ -167,6 +168,24 @@ def test_cost_half_times_every_run_beside_pgd10_scored_on_the_same_images(
     assert sweep.main(argv) == 0
     assert stamps == [os.path.getmtime(p)
                       for p in [stored, *sorted(output.glob("*/*/perturber.keras"))]]
+
+
+def test_an_impossibly_fast_pgd10_time_is_re_timed_then_refused(tiny_victim_path):
+    victim = load_victim(tiny_victim_path)
+    images = np.random.default_rng(0).uniform(
+        0.0, 1.0, (64,) + tuple(victim.input_shape)).astype(np.float32)
+    calls = []
+
+    def instant(batch):  # "PGD-10" that does nothing: faster than one forward pass
+        calls.append(batch.shape[0])
+        return batch
+
+    with pytest.raises(RuntimeError, match=r"PGD-10 was timed at .* on victim .* under 5 of "
+                                           r"its forward passes .* no cost table was written"):
+        sweep_cost.time_reference(instant, victim, images)
+    assert len(calls) == 2 * (sweep_cost.WARMUP + sweep_cost.REPEATS)  # re-timed once
+    real = sweep_cost.IterativeReference(victim, "linf", 0.1, "untargeted")
+    assert sweep_cost.time_reference(real, victim, images)["ms_per_image"] > 0
 
 
 def test_pgd10_reference_aims_where_each_objective_aims():

@@ -10,6 +10,13 @@ Then PGD-10 and every cell's saved perturber are timed the same way on this
 machine (``time_call``: the median of ``REPEATS`` calls on one batch of
 ``TIMING_BATCH`` held-out images, after ``WARMUP`` untimed calls). Times
 are re-measured on every run of the sweep: they belong to the machine.
+
+A PGD-10 time is checked against the victim's own compiled forward pass on
+the same batch (``check_reference_time``): ten gradient steps cannot take
+less than ``PLAUSIBLE_FORWARD_PASSES`` forward passes, so a faster reading
+(once seen at the end of a long sweep process: 0.17 ms per image where one
+forward pass took 0.4) is re-timed once, then refused with an error rather
+than written into the table.
 """
 
 import functools
@@ -33,6 +40,9 @@ REFERENCE_DIRECTORY = f"pgd{PGD_STEPS}"
 TIMING_BATCH = 256
 WARMUP = 2
 REPEATS = 5
+# Each PGD step is a forward and a backward pass (about three forward passes
+# of work); half a forward pass per step leaves room for timing noise.
+PLAUSIBLE_FORWARD_PASSES = PGD_STEPS / 2
 
 
 class IterativeReference:
@@ -70,6 +80,31 @@ def _timing_batch(test):
     return images
 
 
+def check_reference_time(reference_ms, forward_ms, victim_name):
+    """Raises a ``RuntimeError`` when PGD-10's ``reference_ms`` per image
+    is under ``PLAUSIBLE_FORWARD_PASSES`` of the victim's forward passes
+    (``forward_ms`` per image, timed the same way on the same batch)."""
+    floor = PLAUSIBLE_FORWARD_PASSES * forward_ms
+    if reference_ms < floor:
+        raise RuntimeError(
+            f"{REFERENCE_LABEL} was timed at {reference_ms:.3f} ms per image on victim "
+            f"{victim_name!r}, under {PLAUSIBLE_FORWARD_PASSES:g} of its forward passes "
+            f"({forward_ms:.3f} ms per image each, so at least {floor:.3f} ms); that timing "
+            f"is not possible, so no cost table was written. Run the same command again in "
+            f"a fresh process: the trained runs and the {REFERENCE_LABEL} scores are kept.")
+
+
+def time_reference(reference, victim, images):
+    """PGD-10's timing on ``images``, re-timed once when it is implausibly
+    fast for ``victim`` (``check_reference_time``)."""
+    forward = time_call(backend.compiled(victim.logits), images, WARMUP, REPEATS)
+    timing = time_call(reference, images, WARMUP, REPEATS)
+    if timing["ms_per_image"] < PLAUSIBLE_FORWARD_PASSES * forward["ms_per_image"]:
+        timing = time_call(reference, images, WARMUP, REPEATS)
+    check_reference_time(timing["ms_per_image"], forward["ms_per_image"], victim.name)
+    return timing
+
+
 def measure_reference(config, loaded, directory, log=print):
     """PGD-10's score on the victim of the (resolved) cell ``config``
     (``loaded``: its ``load_victims_and_data``): read back from
@@ -95,7 +130,7 @@ def measure_reference(config, loaded, directory, log=print):
                   "metrics": evaluation["victims"][victim.name]}
         os.makedirs(directory, exist_ok=True)
         write_json(path, stored)
-    timing = time_call(reference, _timing_batch(test), WARMUP, REPEATS)
+    timing = time_reference(reference, victim, _timing_batch(test))
     return {**stored["metrics"], "num_images": stored["num_images"],
             "ms_per_image": timing["ms_per_image"]}
 
