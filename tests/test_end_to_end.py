@@ -1,5 +1,7 @@
 """Real attacks on real Fashion-MNIST against a really trained victim."""
 
+import fcntl
+import os
 import time
 
 import keras
@@ -25,18 +27,36 @@ TRANSFER_GENERATOR = {"filters": 8, "num_residual_blocks": 1}
 TRANSFER_STEPS = 150
 
 
-@pytest.fixture(scope="module")
-def trained_victim(fashion_train):
-    """small_cnn trained for one epoch on the 60,000 training images (~60 s)."""
+def _train_small_cnn(images, labels):
     keras.utils.set_random_seed(0)
-    images, labels = fashion_train
     model = build_classifier("small_cnn", (28, 28, 1), 10)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     model.fit(images, labels, epochs=1, batch_size=128, verbose=0)
-    return Victim(model, name="small_cnn")
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained_victim(fashion_train, tmp_path_factory, worker_id):
+    """small_cnn trained for one epoch on the 60,000 training images (~60 s).
+
+    Under pytest-xdist the first worker to need it trains and saves it in
+    the session's folder, which every worker shares, and the others wait for
+    it and load it (the training is seeded, so each would train the same
+    model): once per session, not once per worker."""
+    if worker_id == "master":
+        return Victim(_train_small_cnn(*fashion_train), name="small_cnn")
+    shared = tmp_path_factory.getbasetemp().parent  # this session's, one for all workers
+    path = shared / "end_to_end_small_cnn.keras"
+    with open(shared / "end_to_end_small_cnn.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            _train_small_cnn(*fashion_train).save(path.with_suffix(".partial.keras"))
+            os.replace(path.with_suffix(".partial.keras"), path)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return Victim(keras.saving.load_model(path), name="small_cnn")
 
 
 def test_universal_attack_fools_far_more_than_random_noise(trained_victim):
