@@ -20,6 +20,7 @@ from keras_gap.generators import GENERATORS
 from keras_gap.generators import SMALL_IMAGE_SIDE
 from keras_gap.layers.budget_projection import PROJECTIONS
 from keras_gap.layers.budget_projection import check_epsilon
+from keras_gap.training.optimizer import LEARNING_RATE_SCHEDULES
 from keras_gap.training.precision import JIT_COMPILE
 from keras_gap.training.precision import MIXED_PRECISIONS
 
@@ -152,6 +153,11 @@ FLAGS = {
     "--batch-size": dict(type=POSITIVE_INT, help="batch size (default: {default})"),
     "--learning-rate": dict(type=POSITIVE_FLOAT,
                             help="Adam learning rate (default: {default})"),
+    "--learning-rate-schedule": dict(
+        choices=sorted(LEARNING_RATE_SCHEDULES),
+        help="how the learning rate moves over the run's epochs × steps: constant (the "
+             "paper's) or cosine (from --learning-rate down to 0 at the last step). "
+             "Default: {default}"),
     "--ema-momentum": dict(type=EMA_MOMENTUM, help=EMA_MOMENTUM_HELP + " (default: {default})"),
     "--train-images": dict(type=POSITIVE_INT,
                            help="train on a seeded random sample of N training images only"),

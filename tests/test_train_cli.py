@@ -172,6 +172,46 @@ def test_an_averaged_run_resumes_with_its_averages(tiny_victim_path, tmp_path):
         assert json.load(handle)["ema_momentum"] == 0.9
 
 
+class _Rates(keras.callbacks.Callback):
+    """The optimizer's step count and learning rate when an epoch begins
+    (after a backup is restored); stops at ``stop_epoch``."""
+
+    def __init__(self, stop_epoch=None):
+        super().__init__()
+        self.stop_epoch = stop_epoch
+        self.at_epoch = {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.model.optimizer.built:
+            optimizer = self.model.optimizer
+            self.at_epoch[epoch] = (int(optimizer.iterations), float(optimizer.learning_rate))
+        if epoch == self.stop_epoch:
+            raise KeyboardInterrupt
+
+
+def test_a_cosine_run_resumes_where_its_schedule_stopped(tiny_victim_path, tmp_path):
+    """``--learning-rate-schedule cosine`` decays over the whole run's
+    epochs × steps, and a resumed run goes on from the step its backup
+    holds, not from the peak rate again."""
+    config = AttackConfig(
+        kind="image_dependent", victims=[tiny_victim_path], output_dir=str(tmp_path / "r"),
+        epochs=3, steps_per_epoch=2, batch_size=8, generator_filters=4, generator_blocks=1,
+        eval_images=32, learning_rate=1e-2, learning_rate_schedule="cosine",
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_attack(config, log=lambda *_: None, verbose=0, callbacks=[_Rates(stop_epoch=1)])
+    resumed = _Rates()
+    run_attack(config, log=lambda *_: None, verbose=0, callbacks=[resumed])
+    steps, rate = resumed.at_epoch[2]
+    assert steps == 4
+    np.testing.assert_allclose(rate, 1e-2 * (1 + np.cos(np.pi * 4 / 6)) / 2, rtol=1e-5)
+    with open(tmp_path / "r" / "config.json") as handle:
+        assert json.load(handle)["learning_rate_schedule"] == "cosine"
+    with pytest.raises(ValueError, match="learning rate schedule must be one of "
+                                         "\\['constant', 'cosine'\\], got 'step'"):
+        AttackConfig(kind="image_dependent", learning_rate_schedule="step")
+
+
 def _run_cli(*arguments):
     return subprocess.run(
         [sys.executable, "-m", "train.universal", *arguments], cwd=REPOSITORY,

@@ -233,6 +233,43 @@ def test_a_bad_ema_momentum_is_named(momentum):
         gap_optimizer(1e-3, momentum)
 
 
+def test_a_cosine_schedule_takes_the_rate_from_its_peak_to_zero_over_the_run(fashion_train):
+    """``gap_optimizer(rate, schedule="cosine", steps=n)``: the rate of step t
+    is ``rate · (1 + cos(π t / n)) / 2``, so the generator's last update of
+    the run is far smaller than its first, where a constant rate keeps them
+    alike."""
+    images, labels = fashion_train[0][:96], fashion_train[1][:96]
+    victim_model = tiny_classifier()
+    first_and_last = {}
+    for schedule in ("cosine", "constant"):
+        keras.utils.set_random_seed(0)
+        perturber = _perturber("image_dependent")
+        trainer = GAPTrainer(perturber, victim_model, Untargeted())
+        optimizer = gap_optimizer(1e-2, schedule=schedule, steps=12)
+        trainer.compile(optimizer)
+        recorder = _RawWeights(perturber.generator)
+        trainer.fit(_dataset(images, labels, batch_size=8), epochs=1, verbose=0,
+                    callbacks=[recorder])
+        steps = [np.concatenate([w.ravel() for w in weights]) for weights in recorder.steps]
+        first_and_last[schedule] = (np.abs(steps[1] - steps[0]).max(),
+                                    np.abs(steps[-1] - steps[-2]).max())
+        expected = 1e-2 * (1 + np.cos(np.pi * 12 / 12)) / 2 if schedule == "cosine" else 1e-2
+        np.testing.assert_allclose(float(optimizer.learning_rate), expected, atol=1e-9)
+    first, last = first_and_last["cosine"]
+    assert last < 0.1 * first, first_and_last
+    first, last = first_and_last["constant"]
+    assert last > 0.3 * first, first_and_last
+
+
+def test_a_bad_learning_rate_schedule_is_named():
+    with pytest.raises(ValueError, match="learning rate schedule must be one of "
+                                         "\\['constant', 'cosine'\\], got 'linear'"):
+        gap_optimizer(1e-3, schedule="linear", steps=10)
+    with pytest.raises(ValueError, match="steps of the cosine learning rate schedule must "
+                                         "be .*, got None"):
+        gap_optimizer(1e-3, schedule="cosine")
+
+
 def _perturber_trained_on(objective, victim, fashion_train, epsilon, kind="universal",
                           projection="scale"):
     """A small perturber (universal unless ``kind`` says otherwise) trained 50

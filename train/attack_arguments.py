@@ -97,7 +97,7 @@ def _add_training_flags(add, defaults):
              help="global batch size (default: {default})")
     add_flag(add, "--learning-rate", default=defaults.learning_rate,
              help="Adam learning rate, beta_1 = 0.5 (default: {default})")
-    add_flags(add, ("--ema-momentum",), defaults)
+    add_flags(add, ("--learning-rate-schedule", "--ema-momentum"), defaults)
     add("--input-diversity", type=INPUT_DIVERSITY, default=defaults.input_diversity,
         metavar="P",
         help="DI for transfer: in training, each adversarial image reaches the victims, "

@@ -31,6 +31,7 @@ from keras_gap.objectives import check_reduction
 from keras_gap.perturbers import PERTURBERS
 from keras_gap.runs.run_directory import check_output_path
 from keras_gap.training.distribution import STRATEGIES
+from keras_gap.training.optimizer import check_schedule
 from keras_gap.training.precision import JIT_COMPILE
 from keras_gap.training.precision import check_trainable_precision
 from keras_gap.training.victim_training import ensure_default_victim
@@ -98,6 +99,8 @@ class AttackConfig:
     steps_per_epoch: int = 100
     batch_size: int = 64
     learning_rate: float = None
+    # How the rate moves over the run's epochs × steps (LEARNING_RATE_SCHEDULES).
+    learning_rate_schedule: str = "constant"
     ema_momentum: float = None
     # DI: the probability that a training image reaches the victims resized
     # and padded (InputDiversity); 0: off.
@@ -136,6 +139,7 @@ class AttackConfig:
         checks.POSITIVE_INTEGER.optional(self.image_size, "image size")
         checks.POSITIVE_INTEGER.optional(self.eval_images, "eval images")
         self.learning_rate = checks.LEARNING_RATE.check(self.learning_rate, "learning rate")
+        check_schedule(self.learning_rate_schedule)
         self.ema_momentum = checks.MOMENTUM.check(self.ema_momentum, "ema momentum")
         self.input_diversity = INPUT_DIVERSITY_PROBABILITY.check(
             self.input_diversity, "input diversity")
@@ -154,16 +158,22 @@ class AttackConfig:
         )
 
     @property
+    def train_steps(self):
+        """Training steps of the whole run: epochs × steps per epoch."""
+        return self.epochs * self.steps_per_epoch
+
+    @property
     def train_images(self):
         """Images drawn in training: epochs × steps × batch."""
-        return self.epochs * self.steps_per_epoch * self.batch_size
+        return self.train_steps * self.batch_size
 
 
 # Keys newer versions added to config.json, with the value older runs had:
 # a run directory written before them still resumes.
 LEGACY_VALUES = {"feature_layers": None, "projection": "scale", "victim_weights": None,
                  "mixed_precision": None, "jit_compile": "auto", "ema_momentum": 0.0,
-                 "backend": "tensorflow", "input_diversity": 0.0}
+                 "backend": "tensorflow", "input_diversity": 0.0,
+                 "learning_rate_schedule": "constant"}
 
 
 def resolve_projection(objective, norm, projection):

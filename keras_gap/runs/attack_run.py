@@ -154,7 +154,8 @@ def build_attack(config, replicas=1):
                  if config.input_diversity else None)
     trainer = trainer_class(perturber, victims, objective, config.loss_weights,
                             input_diversity=diversity)
-    trainer.compile(gap_optimizer(config.learning_rate, config.ema_momentum),
+    trainer.compile(gap_optimizer(config.learning_rate, config.ema_momentum,
+                                  config.learning_rate_schedule, config.train_steps),
                     jit_compile=JIT_COMPILE[config.jit_compile])
     _first_step(trainer, config, image_shape)
     return Attack(victims, train, test, task, perturber, trainer)

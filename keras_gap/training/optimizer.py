@@ -1,8 +1,11 @@
-"""The optimizer a GAP generator trains with, and its weight averaging.
+"""The optimizer a GAP generator trains with, its learning-rate schedule and
+its weight averaging.
 
 ``gap_optimizer`` is the paper's Adam (β₁ = 0.5); with an EMA momentum it is
 an ``AveragingAdam``, which also keeps a warmed-up moving average of the
-generator's weights and leaves it in the generator when ``fit`` ends.
+generator's weights and leaves it in the generator when ``fit`` ends. Its
+learning rate is constant (the paper's) or follows one of
+``LEARNING_RATE_SCHEDULES`` over the run's steps.
 """
 
 import types
@@ -11,6 +14,8 @@ import keras
 from keras import ops
 
 from keras_gap.checks import MOMENTUM
+from keras_gap.checks import POSITIVE_INTEGER
+from keras_gap.checks import OneOf
 
 
 def check_ema_momentum(momentum):
@@ -80,8 +85,32 @@ class AveragingAdam(keras.optimizers.Adam):
         return [] if self._pairs is None else list(self._pairs.averages)
 
 
-def gap_optimizer(learning_rate, ema_momentum=0.0):
+def _constant(learning_rate, steps):
+    return learning_rate
+
+
+def _cosine(learning_rate, steps):
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+
+
+# How the learning rate moves over a run of ``steps`` steps, by name: each
+# takes (peak learning rate, steps) and returns what Keras' Adam accepts.
+# "cosine" decays from the peak to 0 at the last step (Loshchilov and
+# Hutter's SGDR without restarts).
+LEARNING_RATE_SCHEDULES = {"constant": _constant, "cosine": _cosine}
+
+
+def check_schedule(schedule):
+    """Returns ``schedule`` unless it is not a key of ``LEARNING_RATE_SCHEDULES``."""
+    return OneOf(LEARNING_RATE_SCHEDULES).check(schedule, "learning rate schedule")
+
+
+def gap_optimizer(learning_rate, ema_momentum=0.0, schedule="constant", steps=None):
     """The paper's optimizer, Adam with β₁ = 0.5, at ``learning_rate``.
+
+    ``schedule`` (a key of ``LEARNING_RATE_SCHEDULES``) other than
+    "constant" moves the rate from ``learning_rate`` over the run's
+    ``steps`` training steps, which it then needs.
 
     With ``ema_momentum`` m > 0 it is an ``AveragingAdam``: it also keeps a
     moving average of the generator's weights (``m · average + (1 − m) ·
@@ -91,6 +120,9 @@ def gap_optimizer(learning_rate, ema_momentum=0.0):
     averages with the optimizer's state, so a resumed run continues them.
     """
     momentum = check_ema_momentum(ema_momentum)
+    if check_schedule(schedule) != "constant":
+        POSITIVE_INTEGER.check(steps, f"steps of the {schedule} learning rate schedule")
+        learning_rate = LEARNING_RATE_SCHEDULES[schedule](learning_rate, steps)
     if momentum == 0:
         return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
     return AveragingAdam(learning_rate=learning_rate, beta_1=0.5, ema_momentum=momentum)
