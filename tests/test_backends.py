@@ -138,10 +138,7 @@ def test_a_perturber_trained_under_jax_is_served_through_tensorflow(tiny_victim_
 @pytest.mark.skipif(not _torch_installed(),
                     reason="PyTorch is an optional extra: pip install -r requirements-torch.txt")
 def test_a_torch_classifier_is_attacked_through_the_torch_backend(tmp_path):
-    # One OpenMP thread: beside another pytest worker, torch's default of one
-    # thread per core oversubscribes the cores (3 minutes instead of 40 s on 2 cores).
-    _run("torch", os.path.join(TESTS, "torch_victim_run.py"), str(tmp_path),
-         environment={"OMP_NUM_THREADS": "1"})
+    _run("torch", os.path.join(TESTS, "torch_victim_run.py"), str(tmp_path))
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["clean_accuracy"] > 0.75, report
     assert report["frozen"] and report["status"] == 0, report
